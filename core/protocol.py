@@ -1,0 +1,319 @@
+"""Wire schemas shared by the sync server and the client (DESIGN.md §4).
+
+Everything on the wire is JSON. Decoding is strict: unknown fields, missing required fields and
+wrong types are errors (``decode`` raises :class:`ProtocolError`). Timestamps are integer
+milliseconds since the Unix epoch, always taken from the server's clock.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+API_PREFIX = "/api/v1"
+
+MAX_TITLE_CHARS = 200
+MAX_BODY_BYTES = 64 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024
+MAX_MEMBERS = 1000
+HEARTBEAT_S = 15.0
+DEFAULT_RETRY_MS = 2000
+MAX_PAGE = 500
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+UUID_RE = re.compile(UUID_PATTERN)
+
+Uuid = Annotated[str, Meta(pattern=UUID_PATTERN)]
+Username = Annotated[str, Meta(pattern=USERNAME_PATTERN)]
+Title = Annotated[str, Meta(min_length=1, max_length=MAX_TITLE_CHARS)]
+Body = Annotated[str, Meta(min_length=1, max_length=MAX_BODY_BYTES)]
+Seq = Annotated[int, Meta(ge=0)]
+
+ChangeKind = Literal[
+    "conversation.upserted", "conversation.deleted", "message.created", "conversation.read"
+]
+CHANGE_KINDS: tuple[str, ...] = ChangeKind.__args__  # type: ignore[attr-defined]
+
+
+class ProtocolError(ValueError):
+    """A body or field that does not match the schema; ``str()`` says where."""
+
+
+class MalformedError(ProtocolError):
+    """The bytes are not JSON at all (as opposed to JSON of the wrong shape)."""
+
+
+class _Strict(Struct, forbid_unknown_fields=True, omit_defaults=False):
+    pass
+
+
+# --- entities -------------------------------------------------------------------------------
+
+
+class Conversation(_Strict):
+    """A conversation as one member sees it (``read_seq``/``unread`` are that member's)."""
+
+    id: str
+    title: str
+    pinned: bool
+    version: int
+    creator: str
+    members: list[str]
+    created_at: int
+    updated_at: int
+    message_count: int
+    read_seq: int
+    unread: int
+
+
+class Message(_Strict):
+    id: str
+    conversation_id: str
+    seq: int
+    author: str
+    body: str
+    created_at: int
+
+
+class Change(_Strict):
+    """One row of a user's change feed. ``data`` is kind-specific: see :func:`change_data`."""
+
+    seq: int
+    kind: ChangeKind
+    entity_id: str
+    version: int
+    data: msgspec.Raw
+    ts: int
+
+
+class ConversationDeleted(_Strict):
+    id: str
+    reason: Literal["deleted", "removed"] = "deleted"
+
+
+class MessageCreated(_Strict):
+    message: Message
+    read_seq: int
+
+
+class ConversationRead(_Strict):
+    conversation_id: str
+    read_seq: int
+    unread: int
+
+
+_CHANGE_DATA: dict[str, type] = {
+    "conversation.upserted": Conversation,
+    "conversation.deleted": ConversationDeleted,
+    "message.created": MessageCreated,
+    "conversation.read": ConversationRead,
+}
+
+
+def change_data(
+    change: Change,
+) -> Conversation | ConversationDeleted | MessageCreated | ConversationRead:
+    """Decode a change's ``data`` strictly according to its kind."""
+    return decode(change.data, _CHANGE_DATA[change.kind])
+
+
+# --- stream control events --------------------------------------------------------------------
+
+
+class Hello(_Strict):
+    epoch: int
+    head: int
+    min_retained: int
+    resumed: bool
+    expires_at: int
+    heartbeat_s: float = HEARTBEAT_S
+
+
+class Reset(_Strict):
+    reason: str
+    head: int = 0
+
+
+class Reauth(_Strict):
+    expires_at: int
+
+
+class Bye(_Strict):
+    reason: str = "shutdown"
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class TokenRequest(_Strict):
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    password: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class RefreshRequest(_Strict):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class ConversationCreate(_Strict):
+    id: Uuid
+    title: Title
+    members: Annotated[list[Username], Meta(max_length=MAX_MEMBERS)] = []
+
+
+class ConversationPatch(_Strict):
+    base_version: Annotated[int, Meta(ge=1)]
+    title: Title | UnsetType = UNSET
+    pinned: bool | UnsetType = UNSET
+    members: Annotated[list[Username], Meta(max_length=MAX_MEMBERS)] | UnsetType = UNSET
+
+
+class ConversationDelete(_Strict):
+    base_version: Annotated[int, Meta(ge=1)]
+
+
+class MessageCreate(_Strict):
+    id: Uuid
+    body: Body
+
+
+class ReadRequest(_Strict):
+    seq: Seq
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class TokenResponse(_Strict):
+    access_token: str
+    refresh_token: str
+    expires_at: int
+    username: str
+    token_type: str = "bearer"
+
+
+class RefreshResponse(_Strict):
+    access_token: str
+    expires_at: int
+    token_type: str = "bearer"
+
+
+class ConversationResult(_Strict):
+    conversation: Conversation
+    seq: int
+
+
+class DeleteResult(_Strict):
+    id: str
+    seq: int
+
+
+class MessageResult(_Strict):
+    message: Message
+    seq: int
+
+
+class ReadResult(_Strict):
+    conversation_id: str
+    read_seq: int
+    unread: int
+    seq: int
+
+
+class ConversationList(_Strict):
+    conversations: list[Conversation]
+    head: int
+
+
+class MessagePage(_Strict):
+    messages: list[Message]
+    total_count: int
+    has_more: bool
+
+
+class ChangePage(_Strict):
+    epoch: int
+    head: int
+    min_retained: int
+    changes: list[Change]
+    has_more: bool
+
+
+class Snapshot(_Strict):
+    epoch: int
+    head: int
+    conversations: list[Conversation]
+    messages: dict[str, list[Message]] = {}
+
+
+class Health(_Strict):
+    status: str
+    version: str
+    epoch: int
+
+
+class ErrorDetail(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    code: str
+    message: str
+    current: Conversation | None = None
+
+
+class ErrorBody(_Strict):
+    error: ErrorDetail
+
+
+# --- encoding ------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder] = {}
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def decode(data: bytes | str, type_: type[T]) -> T:
+    """Strictly decode JSON ``data`` as ``type_``; raises :class:`ProtocolError`."""
+    dec = _decoders.get(type_)
+    if dec is None:
+        dec = _decoders[type_] = msgspec.json.Decoder(type_)
+    try:
+        return dec.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedError(f"malformed JSON: {exc}") from None
+
+
+def body_too_long(body: str) -> bool:
+    return len(body.encode("utf-8")) > MAX_BODY_BYTES
+
+
+# --- event ids -----------------------------------------------------------------------------------
+
+
+def format_event_id(epoch: int, seq: int) -> str:
+    return f"{epoch}:{seq}"
+
+
+def parse_event_id(text: str) -> tuple[int, int]:
+    """Parse ``"<epoch>:<seq>"`` into integers; raises :class:`ProtocolError` when malformed."""
+    epoch_s, sep, seq_s = text.strip().partition(":")
+    if (
+        not sep
+        or not (epoch_s.isascii() and epoch_s.isdigit())
+        or not (seq_s.isascii() and seq_s.isdigit())
+    ):
+        raise ProtocolError(f"event id must be '<epoch>:<seq>', got {text[:40]!r}")
+    if len(epoch_s) > 18 or len(seq_s) > 18:
+        raise ProtocolError("event id out of range")
+    return int(epoch_s), int(seq_s)
+
+
+def error_body(code: str, message: str, current: Conversation | None = None) -> bytes:
+    return encode(ErrorBody(ErrorDetail(code=code, message=message, current=current)))

@@ -1,0 +1,84 @@
+"""``create_app(settings)``: the Starlette application."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sse_starlette.sse import AppStatus
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from core import protocol as p
+
+from . import openapi, routes, stream
+from .auth import LoginThrottle, Tokens
+from .context import AppContext
+from .errors import EXCEPTION_HANDLERS
+from .feed import FeedHub
+from .metrics import LatencyMiddleware, Metrics
+from .settings import Settings
+from .storage import SQLiteStorage, Storage
+
+log = logging.getLogger("concord.server")
+
+# Streams end on *our* shutdown signal (FeedHub.begin_shutdown sends ``bye``), not on
+# sse-starlette's process-global flag, which would also cut other apps in the same process.
+AppStatus.disable_automatic_graceful_drain()
+
+P = p.API_PREFIX
+ROUTES = [
+    Route(f"{P}/auth/token", routes.token, methods=["POST"]),
+    Route(f"{P}/auth/refresh", routes.refresh, methods=["POST"]),
+    Route(f"{P}/events", stream.events, methods=["GET"]),
+    Route(f"{P}/changes", routes.changes, methods=["GET"]),
+    Route(f"{P}/snapshot", routes.snapshot, methods=["GET"]),
+    Route(f"{P}/conversations", routes.list_conversations, methods=["GET"]),
+    Route(f"{P}/conversations", routes.create_conversation, methods=["POST"]),
+    Route(f"{P}/conversations/{{conversation_id}}", routes.patch_conversation, methods=["PATCH"]),
+    Route(f"{P}/conversations/{{conversation_id}}", routes.delete_conversation, methods=["DELETE"]),
+    Route(f"{P}/conversations/{{conversation_id}}/messages", routes.list_messages, methods=["GET"]),
+    Route(f"{P}/conversations/{{conversation_id}}/messages", routes.send_message, methods=["POST"]),
+    Route(f"{P}/conversations/{{conversation_id}}/read", routes.mark_read, methods=["POST"]),
+    Route(f"{P}/health", routes.health, methods=["GET"]),
+    Route(f"{P}/metrics", routes.metrics, methods=["GET"]),
+    Route(f"{P}/openapi.json", openapi.endpoint, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings | None = None, storage: Storage | None = None) -> Starlette:
+    """Build the app. Storage opens on startup and closes on shutdown (ASGI lifespan)."""
+    settings = settings or Settings()
+    store = storage or SQLiteStorage(
+        settings.database_path, retention=settings.retention, synchronous_full=settings.durable
+    )
+    metrics = Metrics()
+    ctx = AppContext(
+        settings=settings,
+        storage=store,
+        metrics=metrics,
+        tokens=Tokens(store, settings.access_ttl_s, settings.refresh_ttl_s),
+        throttle=LoginThrottle(settings.login_failures_per_minute),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        ctx.hub = FeedHub(store.epoch)
+        log.info("storage open at %s (epoch %d)", settings.database_path, store.epoch)
+        try:
+            yield
+        finally:
+            ctx.hub.begin_shutdown()
+            await store.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(LatencyMiddleware, metrics=metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app

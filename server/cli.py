@@ -1,0 +1,121 @@
+"""``concord-server``: serve, add users, print the version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .app import create_app
+from .auth import hash_password, now_ms
+from .runner import ConcordServer
+from .settings import Settings, default_data_dir
+from .storage import SQLiteStorage, UserExists
+
+
+def _data_dir(value: str | None) -> Path:
+    path = Path(value).expanduser() if value else default_data_dir()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings(
+        data_dir=_data_dir(args.data_dir),
+        access_ttl_s=args.access_ttl,
+        heartbeat_s=args.heartbeat,
+        retention=args.retention,
+    )
+    server = ConcordServer(
+        create_app(settings), host=args.host, port=args.port, log_level=args.log_level
+    )
+    logging.getLogger("concord.server").info(
+        "Concord server %s on http://%s:%d (data in %s)",
+        __version__,
+        args.host,
+        args.port,
+        settings.data_dir,
+    )
+    server.run()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password is not None:
+        return args.password
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != first:
+            raise SystemExit("passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    import re
+
+    from core import protocol as p
+
+    if not re.fullmatch(p.USERNAME_PATTERN.strip("^$"), args.name):
+        print("error: a username is 1-64 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)
+        return 2
+    password = _read_password(args)
+    if not password:
+        print("error: the password must not be empty", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        storage = SQLiteStorage(_data_dir(args.data_dir) / "concord.db")
+        await storage.open()
+        try:
+            await storage.add_user(args.name, hash_password(password), now_ms())
+        except UserExists as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await storage.close()
+        print(f"added user {args.name}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="concord-server", description="The Concord sync server.")
+    ap.add_argument("--version", action="version", version=f"concord-server {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=os.environ.get("CONCORD_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CONCORD_PORT", "8765")))
+    serve.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"))
+    serve.add_argument("--access-ttl", type=float, default=15 * 60, help="seconds (default 900)")
+    serve.add_argument("--heartbeat", type=float, default=15.0, help="seconds (default 15)")
+    serve.add_argument("--retention", type=int, default=10_000, help="changes kept per user")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.set_defaults(func=_serve)
+    add = sub.add_parser("add-user", help="create an account")
+    add.add_argument("name")
+    add.add_argument("--password", help="visible to other local users in ps: prefer stdin")
+    add.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"))
+    add.set_defaults(func=_add_user)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

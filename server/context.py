@@ -1,0 +1,34 @@
+"""What every endpoint needs: settings, storage, the feed hub, tokens and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from .auth import LoginThrottle, Tokens
+from .feed import FeedHub
+from .metrics import Metrics
+from .settings import Settings
+from .storage import Storage, WriteResult
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    storage: Storage
+    metrics: Metrics
+    tokens: Tokens
+    throttle: LoginThrottle
+    hub: FeedHub = field(default_factory=lambda: FeedHub(0))
+
+    def committed(self, result: WriteResult) -> object:
+        """Publish a committed write's change rows to open streams; return its answer."""
+        if result.changes:
+            self.metrics.changes_appended.inc(len(result.changes))
+            self.hub.publish(result.changes)
+        return result.value
+
+
+def context(request: Request) -> AppContext:
+    return request.app.state.ctx

@@ -1,0 +1,80 @@
+"""Every error leaves the server as ``{"error": {"code", "message"}}`` with a 4xx status."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core import protocol as p
+
+from .storage import DomainError
+
+log = logging.getLogger("concord.server")
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        current: p.Conversation | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.current = current
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    current: p.Conversation | None = None,
+) -> Response:
+    return Response(
+        p.error_body(code, message, current),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers, exc.current)
+
+
+async def domain_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc.status, exc.code, str(exc), current=exc.current)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: api_error,
+    DomainError: domain_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

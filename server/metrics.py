@@ -1,0 +1,67 @@
+"""Prometheus metrics, one registry per app (several apps can live in one process)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.open_streams = Gauge("concord_open_streams", "Open SSE streams", registry=r)
+        self.changes_appended = Counter(
+            "concord_changes_appended", "Change rows appended to users' feeds", registry=r
+        )
+        self.events_delivered = Counter(
+            "concord_events_delivered", "Change events written to SSE streams", registry=r
+        )
+        self.stream_resumes = Counter(
+            "concord_stream_resumes", "Streams resumed from a client cursor", registry=r
+        )
+        self.stream_resets = Counter(
+            "concord_stream_resets", "Streams told to do a full sync", ["reason"], registry=r
+        )
+        self.slow_disconnects = Counter(
+            "concord_slow_disconnects",
+            "Streams closed because the consumer fell behind",
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "concord_http_request_duration_seconds",
+            "Time from request to response headers",
+            ["method", "route", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class LatencyMiddleware:
+    """Observes each HTTP request's latency to its response headers, by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = scope.get("route")
+                path = getattr(route, "path", None) or "unmatched"
+                self.metrics.request_latency.labels(
+                    scope["method"], path, str(message["status"])
+                ).observe(time.perf_counter() - start)
+            await send(message)
+
+        await self.app(scope, receive, timed_send)

@@ -1,0 +1,147 @@
+"""``GET /api/v1/openapi.json``: the API described from the same msgspec schemas it decodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core import protocol as p
+
+from . import __version__
+
+# (method, path, summary, request type, response type, success status, public)
+ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
+    ("post", "/auth/token", "Sign in", p.TokenRequest, p.TokenResponse, 200, True),
+    ("post", "/auth/refresh", "New access token", p.RefreshRequest, p.RefreshResponse, 200, True),
+    ("get", "/events", "SSE change feed (text/event-stream)", None, None, 200, False),
+    ("get", "/changes", "Pull the change feed", None, p.ChangePage, 200, False),
+    ("get", "/snapshot", "Full state for a full sync", None, p.Snapshot, 200, False),
+    ("get", "/conversations", "List conversations", None, p.ConversationList, 200, False),
+    (
+        "post",
+        "/conversations",
+        "Create (idempotent)",
+        p.ConversationCreate,
+        p.ConversationResult,
+        201,
+        False,
+    ),
+    (
+        "patch",
+        "/conversations/{conversation_id}",
+        "Rename, pin, set members",
+        p.ConversationPatch,
+        p.ConversationResult,
+        200,
+        False,
+    ),
+    (
+        "delete",
+        "/conversations/{conversation_id}",
+        "Delete (tombstone)",
+        p.ConversationDelete,
+        p.DeleteResult,
+        200,
+        False,
+    ),
+    (
+        "get",
+        "/conversations/{conversation_id}/messages",
+        "Page of messages",
+        None,
+        p.MessagePage,
+        200,
+        False,
+    ),
+    (
+        "post",
+        "/conversations/{conversation_id}/messages",
+        "Send (idempotent)",
+        p.MessageCreate,
+        p.MessageResult,
+        201,
+        False,
+    ),
+    (
+        "post",
+        "/conversations/{conversation_id}/read",
+        "Mark read",
+        p.ReadRequest,
+        p.ReadResult,
+        200,
+        False,
+    ),
+    ("get", "/health", "Liveness", None, p.Health, 200, True),
+    ("get", "/metrics", "Prometheus metrics (text)", None, None, 200, False),
+]
+
+QUERY = {
+    "/events": [("since", "string")],
+    "/changes": [("since", "string"), ("limit", "integer")],
+    "/snapshot": [("messages", "integer")],
+    "/conversations/{conversation_id}/messages": [("before", "integer"), ("limit", "integer")],
+}
+
+
+def build() -> dict[str, Any]:
+    types = {t for e in ENDPOINTS for t in (e[3], e[4]) if t is not None} | {p.ErrorBody}
+    _, components = msgspec.json.schema_components(
+        sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
+    )
+    ref = lambda t: {"$ref": f"#/components/schemas/{t.__name__}"}  # noqa: E731
+    error = {"description": "Error", "content": {"application/json": {"schema": ref(p.ErrorBody)}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, req, resp, status, public in ENDPOINTS:
+        op: dict[str, Any] = {"summary": summary, "responses": {"4XX": error}}
+        params = [
+            {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+            for name, kind in QUERY.get(path, [])
+            if method == "get"
+        ]
+        if "{conversation_id}" in path:
+            params.append(
+                {
+                    "name": "conversation_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            )
+        if params:
+            op["parameters"] = params
+        if req is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(req)}},
+            }
+        content = (
+            {"application/json": {"schema": ref(resp)}}
+            if resp is not None
+            else {"text/event-stream" if path == "/events" else "text/plain": {}}
+        )
+        op["responses"][str(status)] = {"description": "OK", "content": content}
+        if not public:
+            op["security"] = [{"bearer": []}]
+        paths.setdefault(p.API_PREFIX + path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Concord sync server", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+_DOC: bytes | None = None
+
+
+async def endpoint(_request: Request) -> Response:
+    global _DOC
+    if _DOC is None:
+        _DOC = msgspec.json.encode(build())
+    return Response(_DOC, media_type="application/json")

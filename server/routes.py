@@ -1,0 +1,244 @@
+"""The REST endpoints of ``/api/v1`` (the SSE feed is in :mod:`server.stream`)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core import protocol as p
+
+from . import __version__
+from .auth import check_password, now_ms
+from .context import context
+from .errors import ApiError
+
+T = TypeVar("T")
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(p.encode(obj), status_code=status, media_type="application/json")
+
+
+async def read_body(request: Request, type_: type[T]) -> T:
+    """Read at most 1 MiB and decode it strictly as ``type_``."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise ApiError(400, "invalid_request", "bad Content-Length")
+        if int(length) > p.MAX_REQUEST_BYTES:
+            raise ApiError(413, "payload_too_large", "request body over 1 MiB")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > p.MAX_REQUEST_BYTES:
+            raise ApiError(413, "payload_too_large", "request body over 1 MiB")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data:
+        raise ApiError(400, "invalid_json", "a JSON body is required")
+    try:
+        return p.decode(data, type_)
+    except p.MalformedError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
+    except p.ProtocolError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+
+
+def _clean_title(title: str) -> str:
+    cleaned = title.strip()
+    if not cleaned:
+        raise ApiError(422, "invalid_request", "title must not be blank")
+    return cleaned
+
+
+def _conversation_id(request: Request) -> str:
+    cid = request.path_params["conversation_id"]
+    if not p.UUID_RE.match(cid):
+        raise ApiError(404, "not_found", "no such conversation")
+    return cid.lower()
+
+
+def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise ApiError(400, "invalid_parameter", f"{name} must be a non-negative integer")
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise ApiError(400, "invalid_parameter", f"{name} must be between {lo} and {hi}")
+    return value
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+async def token(request: Request) -> Response:
+    ctx = context(request)
+    req = await read_body(request, p.TokenRequest)
+    ctx.throttle.check(req.username)
+    user_id = await check_password(ctx.storage, req.username, req.password)
+    if user_id is None:
+        ctx.throttle.failed(req.username)
+        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    access, expires_at = await ctx.tokens.issue(user_id, "access")
+    refresh, _ = await ctx.tokens.issue(user_id, "refresh")
+    return json_response(p.TokenResponse(access, refresh, expires_at, req.username))
+
+
+async def refresh(request: Request) -> Response:
+    ctx = context(request)
+    req = await read_body(request, p.RefreshRequest)
+    info = await ctx.tokens.check(req.refresh_token, "refresh")
+    if info is None:
+        raise ApiError(401, "invalid_token", "the refresh token is unknown or expired")
+    access, expires_at = await ctx.tokens.issue(info.user_id, "access")
+    return json_response(p.RefreshResponse(access, expires_at))
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+async def health(request: Request) -> Response:
+    ctx = context(request)
+    return json_response(p.Health("ok", __version__, ctx.storage.epoch))
+
+
+async def metrics(request: Request) -> Response:
+    ctx = context(request)
+    await ctx.tokens.authenticate(request)
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def changes(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    limit = _int_param(request, "limit", 500, 1, p.MAX_PAGE) or 500
+    raw = request.query_params.get("since", "0")
+    try:
+        epoch, since = parse_cursor(raw, ctx.storage.epoch)
+    except p.ProtocolError as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from None
+    state = await ctx.storage.feed_state(user.user_id)
+    reason = cursor_problem(epoch, since, ctx.storage.epoch, state.head, state.min_retained)
+    if reason:
+        raise ApiError(410, reason, "the cursor cannot be resumed; do a full sync")
+    rows = await ctx.storage.changes_since(user.user_id, since, limit)
+    page = p.ChangePage(
+        epoch=ctx.storage.epoch,
+        head=max(state.head, rows[-1].seq if rows else 0),
+        min_retained=state.min_retained,
+        changes=[p.decode(r.payload, p.Change) for r in rows],
+        has_more=len(rows) == limit,
+    )
+    return json_response(page)
+
+
+async def snapshot(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    per_conv = _int_param(request, "messages", 0, 0, 200) or 0
+    return json_response(await ctx.storage.snapshot(user.user_id, per_conv))
+
+
+async def list_conversations(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    return json_response(await ctx.storage.list_conversations(user.user_id))
+
+
+async def list_messages(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid = _conversation_id(request)
+    before = _int_param(request, "before", None, 1, 2**62)
+    limit = _int_param(request, "limit", 50, 1, p.MAX_PAGE) or 50
+    return json_response(await ctx.storage.messages_page(user.user_id, cid, before, limit))
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+async def create_conversation(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    req = await read_body(request, p.ConversationCreate)
+    req.title = _clean_title(req.title)
+    result = ctx.committed(await ctx.storage.create_conversation(user.user_id, req, now_ms()))
+    return json_response(result, 201)
+
+
+async def patch_conversation(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid = _conversation_id(request)
+    req = await read_body(request, p.ConversationPatch)
+    if isinstance(req.title, str):
+        req.title = _clean_title(req.title)
+    if all(isinstance(v, type(p.UNSET)) for v in (req.title, req.pinned, req.members)):
+        raise ApiError(422, "invalid_request", "nothing to change: give title, pinned or members")
+    result = await ctx.storage.patch_conversation(user.user_id, cid, req, now_ms())
+    return json_response(ctx.committed(result))
+
+
+async def delete_conversation(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid = _conversation_id(request)
+    base = _int_param(request, "base_version", None, 1, 2**62)
+    if base is None:
+        has_body = request.headers.get("content-length", "0") != "0" or (
+            "transfer-encoding" in request.headers
+        )
+        if not has_body:
+            raise ApiError(422, "invalid_request", "base_version is required")
+        base = (await read_body(request, p.ConversationDelete)).base_version
+    result = await ctx.storage.delete_conversation(user.user_id, cid, base, now_ms())
+    return json_response(ctx.committed(result))
+
+
+async def send_message(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid = _conversation_id(request)
+    req = await read_body(request, p.MessageCreate)
+    if p.body_too_long(req.body):
+        raise ApiError(422, "invalid_request", "message body over 64 KiB")
+    if not req.body.strip():
+        raise ApiError(422, "invalid_request", "message body must not be blank")
+    result = await ctx.storage.send_message(user.user_id, cid, req, now_ms())
+    return json_response(ctx.committed(result), 201)
+
+
+async def mark_read(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid = _conversation_id(request)
+    req = await read_body(request, p.ReadRequest)
+    result = await ctx.storage.mark_read(user.user_id, cid, req.seq, now_ms())
+    return json_response(ctx.committed(result))
+
+
+# --- cursors ------------------------------------------------------------------------------------
+
+
+def parse_cursor(text: str, current_epoch: int) -> tuple[int, int]:
+    """``"<epoch>:<seq>"``, or a bare ``seq`` meaning the current epoch."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return current_epoch, int(text)
+    return p.parse_event_id(text)
+
+
+def cursor_problem(epoch: int, seq: int, current_epoch: int, head: int, min_retained: int) -> str:
+    """Why a cursor cannot be resumed ("" when it can)."""
+    if epoch != current_epoch:
+        return "epoch_changed"
+    if seq > head:
+        return "cursor_ahead"
+    if seq < min_retained - 1:
+        return "cursor_expired"
+    return ""

@@ -1,0 +1,100 @@
+"""Run the app under uvicorn: from the CLI (signals), or in a background thread (the desktop
+app's embedded server, and the tests). Either way shutdown first sends ``bye`` on every stream."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+class ConcordServer(uvicorn.Server):
+    """A uvicorn server whose exit first tells open streams ``bye``."""
+
+    def __init__(self, app: Starlette, **config: Any) -> None:
+        config.setdefault("timeout_graceful_shutdown", 5)
+        config.setdefault("log_level", "warning")
+        config.setdefault("lifespan", "on")
+        super().__init__(uvicorn.Config(app, **config))
+        self.app = app
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().serve(sockets=sockets)
+
+    def _say_bye(self) -> None:
+        ctx = getattr(self.app.state, "ctx", None)
+        if ctx is not None:
+            ctx.hub.begin_shutdown()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._say_bye)
+        super().handle_exit(sig, frame)
+
+    def request_exit(self) -> None:
+        """Thread-safe graceful stop."""
+        if self.loop is None:
+            self.should_exit = True
+            return
+
+        def stop() -> None:
+            self._say_bye()
+            self.should_exit = True
+
+        self.loop.call_soon_threadsafe(stop)
+
+
+class ServerThread:
+    """The app served on ``host`` (an ephemeral port by default) in a daemon thread."""
+
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.server = ConcordServer(app, host=host, port=self.port)
+        self._thread = threading.Thread(target=self._run, name="concord-server", daemon=True)
+        self.error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve(sockets=[self.sock]))
+        except BaseException as exc:  # surfaced by start()/stop()
+            self.error = exc
+
+    def start(self, timeout: float = 15.0) -> ServerThread:
+        self._thread.start()
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.01)):
+            if self.server.started or self.error or not self._thread.is_alive():
+                break
+            deadline.wait(0.01)
+        if not self.server.started:
+            raise RuntimeError(f"server did not start: {self.error!r}")
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.server.request_exit()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.server.force_exit = True
+            self._thread.join(5)
+        self.sock.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,38 @@
+"""Server settings: one frozen dataclass, filled by the CLI or by tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from core import protocol as p
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("concord-server", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    access_ttl_s: float = 15 * 60
+    refresh_ttl_s: float = 30 * 86400
+    heartbeat_s: float = p.HEARTBEAT_S
+    retry_ms: int = p.DEFAULT_RETRY_MS
+    reauth_lead_s: float = 60.0
+    retention: int = 10_000
+    stream_queue_size: int = 1000
+    max_streams_per_user: int = 16
+    send_timeout_s: float = 30.0
+    durable: bool = True  # fsync every commit (SQLite synchronous=FULL)
+    login_failures_per_minute: int = 10
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "concord.db"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(os.fspath(self.data_dir)))

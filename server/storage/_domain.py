@@ -1,0 +1,368 @@
+"""Domain rules as SQL over one DB-API connection inside a transaction the caller opened.
+
+Every write appends one change row per affected member through :class:`FeedWriter` in the same
+transaction as the data change; the row's ``seq`` comes from the user's counter row, which the
+transaction holds locked (SQLite: the database write lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import msgspec
+
+from core import protocol as p
+
+from .base import (
+    Deleted,
+    FeedState,
+    Forbidden,
+    IdConflict,
+    NotFound,
+    StoredChange,
+    UnknownUser,
+    VersionConflict,
+    WriteResult,
+)
+
+Conn = Any  # a DB-API connection with qmark parameters
+
+
+class FeedWriter:
+    """Appends change rows to users' feeds and trims each feed to its retention."""
+
+    def __init__(self, conn: Conn, retention: int) -> None:
+        self.conn = conn
+        self.retention = retention
+        self.appended: list[StoredChange] = []
+
+    def append(
+        self, user_id: int, kind: str, entity_id: str, version: int, data: Any, ts: int
+    ) -> int:
+        head, min_retained = self.conn.execute(
+            "UPDATE feeds SET head = head + 1 WHERE user_id=? RETURNING head, min_retained",
+            (user_id,),
+        ).fetchone()
+        payload = p.encode(
+            p.Change(head, kind, entity_id, version, msgspec.Raw(p.encode(data)), ts)  # type: ignore[arg-type]
+        )
+        self.conn.execute("INSERT INTO changes VALUES (?, ?, ?)", (user_id, head, payload))
+        # Trim in batches (every 1% of retention) rather than on every append.
+        if head - min_retained + 1 > self.retention + max(1, self.retention // 100):
+            new_min = head - self.retention + 1
+            self.conn.execute("DELETE FROM changes WHERE user_id=? AND seq<?", (user_id, new_min))
+            self.conn.execute("UPDATE feeds SET min_retained=? WHERE user_id=?", (new_min, user_id))
+        self.appended.append(StoredChange(user_id, head, payload))
+        return head
+
+    def result(self, value: object) -> WriteResult:
+        return WriteResult(value, self.appended)
+
+
+def feed_state(conn: Conn, user_id: int) -> FeedState:
+    row = conn.execute(
+        "SELECT head, min_retained FROM feeds WHERE user_id=?", (user_id,)
+    ).fetchone()
+    return FeedState(row[0], row[1]) if row else FeedState(0, 1)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+_CONV_COLUMNS = (
+    "c.id, c.title, c.pinned, c.version, u.username, c.created_at, c.updated_at, "
+    "c.message_count, m.read_seq"
+)
+
+
+def _members_of(conn: Conn, conversation_ids: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {cid: [] for cid in conversation_ids}
+    for start in range(0, len(conversation_ids), 500):
+        chunk = conversation_ids[start : start + 500]
+        rows = conn.execute(
+            "SELECT m.conversation_id, u.username FROM members m JOIN users u ON u.id=m.user_id "
+            f"WHERE m.conversation_id IN ({','.join('?' * len(chunk))}) ORDER BY u.username",
+            chunk,
+        ).fetchall()
+        for cid, name in rows:
+            out[cid].append(name)
+    return out
+
+
+def _view(row: tuple[Any, ...], members: list[str]) -> p.Conversation:
+    cid, title, pinned, version, creator, created, updated, count, read_seq = row
+    return p.Conversation(
+        id=cid,
+        title=title,
+        pinned=bool(pinned),
+        version=version,
+        creator=creator,
+        members=members,
+        created_at=created,
+        updated_at=updated,
+        message_count=count,
+        read_seq=read_seq,
+        unread=max(0, count - read_seq),
+    )
+
+
+def conversations_of(conn: Conn, user_id: int) -> list[p.Conversation]:
+    rows = conn.execute(
+        f"SELECT {_CONV_COLUMNS} FROM members m JOIN conversations c ON c.id=m.conversation_id "
+        "JOIN users u ON u.id=c.creator_id WHERE m.user_id=? AND c.deleted=0 "
+        "ORDER BY c.pinned DESC, c.updated_at DESC, c.id",
+        (user_id,),
+    ).fetchall()
+    members = _members_of(conn, [r[0] for r in rows])
+    return [_view(r, members[r[0]]) for r in rows]
+
+
+def conversation_view(conn: Conn, conversation_id: str, user_id: int) -> p.Conversation | None:
+    row = conn.execute(
+        f"SELECT {_CONV_COLUMNS} FROM members m JOIN conversations c ON c.id=m.conversation_id "
+        "JOIN users u ON u.id=c.creator_id WHERE m.user_id=? AND c.id=? AND c.deleted=0",
+        (user_id, conversation_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return _view(row, _members_of(conn, [conversation_id])[conversation_id])
+
+
+def _visible(conn: Conn, conversation_id: str, user_id: int) -> p.Conversation:
+    view = conversation_view(conn, conversation_id, user_id)
+    if view is None:
+        raise NotFound("no such conversation")
+    return view
+
+
+def _message(row: tuple[Any, ...]) -> p.Message:
+    cid, seq, mid, author, body, created = row
+    return p.Message(
+        id=mid, conversation_id=cid, seq=seq, author=author, body=body, created_at=created
+    )
+
+
+_MSG_COLUMNS = "m.conversation_id, m.seq, m.id, u.username, m.body, m.created_at"
+
+
+def messages_page(
+    conn: Conn, user_id: int, conversation_id: str, before: int | None, limit: int
+) -> p.MessagePage:
+    conv = _visible(conn, conversation_id, user_id)
+    upper = before if before is not None else conv.message_count + 1
+    rows = conn.execute(
+        f"SELECT {_MSG_COLUMNS} FROM messages m JOIN users u ON u.id=m.author_id "
+        "WHERE m.conversation_id=? AND m.seq<? ORDER BY m.seq DESC LIMIT ?",
+        (conversation_id, upper, limit),
+    ).fetchall()
+    messages = [_message(r) for r in reversed(rows)]
+    has_more = bool(messages) and messages[0].seq > 1
+    return p.MessagePage(messages, conv.message_count, has_more)
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+
+def _user_ids(conn: Conn, usernames: list[str]) -> dict[str, int]:
+    names = sorted(set(usernames))
+    found: dict[str, int] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        rows = conn.execute(
+            f"SELECT username, id FROM users WHERE username IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        found.update(rows)
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise UnknownUser(f"unknown user(s): {', '.join(missing[:5])}")
+    return found
+
+
+def _member_ids(conn: Conn, conversation_id: str) -> list[int]:
+    rows = conn.execute(
+        "SELECT user_id FROM members WHERE conversation_id=? ORDER BY user_id", (conversation_id,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _publish_upsert(
+    feed: FeedWriter, conversation_id: str, user_ids: list[int], ts: int
+) -> dict[int, int]:
+    seqs: dict[int, int] = {}
+    for uid in user_ids:
+        view = conversation_view(feed.conn, conversation_id, uid)
+        assert view is not None
+        seqs[uid] = feed.append(
+            uid, "conversation.upserted", conversation_id, view.version, view, ts
+        )
+    return seqs
+
+
+def create_conversation(
+    feed: FeedWriter, user_id: int, req: p.ConversationCreate, now: int
+) -> WriteResult:
+    conn = feed.conn
+    cid = req.id.lower()
+    title = req.title.strip()
+    creator = conn.execute("SELECT username FROM users WHERE id=?", (user_id,)).fetchone()[0]
+    names = sorted(set(req.members) | {creator})
+    origin = hashlib.sha256(json.dumps([creator, title, names]).encode()).hexdigest()
+    existing = conn.execute(
+        "SELECT creator_id, origin, deleted, creator_seq FROM conversations WHERE id=?", (cid,)
+    ).fetchone()
+    if existing is not None:
+        ex_creator, ex_origin, ex_deleted, ex_seq = existing
+        if ex_creator != user_id or ex_origin != origin:
+            raise IdConflict("a different conversation already has this id")
+        if ex_deleted:
+            raise Deleted("this conversation was deleted")
+        return feed.result(p.ConversationResult(_visible(conn, cid, user_id), ex_seq))
+    ids = _user_ids(conn, names)
+    conn.execute(
+        "INSERT INTO conversations VALUES (?, ?, 0, 1, ?, ?, ?, 0, 0, ?, 0)",
+        (cid, title, user_id, now, now, origin),
+    )
+    conn.executemany(
+        "INSERT INTO members (conversation_id, user_id) VALUES (?, ?)",
+        [(cid, uid) for uid in sorted(ids.values())],
+    )
+    seqs = _publish_upsert(feed, cid, sorted(ids.values()), now)
+    conn.execute("UPDATE conversations SET creator_seq=? WHERE id=?", (seqs[user_id], cid))
+    return feed.result(p.ConversationResult(_visible(conn, cid, user_id), seqs[user_id]))
+
+
+def patch_conversation(
+    feed: FeedWriter, user_id: int, conversation_id: str, req: p.ConversationPatch, now: int
+) -> WriteResult:
+    conn = feed.conn
+    cid = conversation_id.lower()
+    current = _visible(conn, cid, user_id)
+    if req.base_version != current.version:
+        raise VersionConflict("the conversation changed elsewhere", current=current)
+    before = _member_ids(conn, cid)
+    removed: list[int] = []
+    if req.members is not msgspec.UNSET:
+        if current.creator != _username(conn, user_id):
+            raise Forbidden("only the creator can change the members")
+        wanted = _user_ids(conn, [*req.members, current.creator])
+        after = set(wanted.values())
+        removed = [uid for uid in before if uid not in after]
+        added = sorted(after - set(before))
+        conn.executemany(
+            "DELETE FROM members WHERE conversation_id=? AND user_id=?",
+            [(cid, uid) for uid in removed],
+        )
+        conn.executemany(
+            "INSERT INTO members (conversation_id, user_id) VALUES (?, ?)",
+            [(cid, uid) for uid in added],
+        )
+    sets = ["version=version+1", "updated_at=?"]
+    params: list[Any] = [now]
+    if req.title is not msgspec.UNSET:
+        sets.append("title=?")
+        params.append(req.title.strip())
+    if req.pinned is not msgspec.UNSET:
+        sets.append("pinned=?")
+        params.append(int(req.pinned))
+    conn.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id=?", (*params, cid))
+    version = current.version + 1
+    for uid in removed:
+        feed.append(
+            uid, "conversation.deleted", cid, version, p.ConversationDeleted(cid, "removed"), now
+        )
+    seqs = _publish_upsert(feed, cid, _member_ids(conn, cid), now)
+    return feed.result(p.ConversationResult(_visible(conn, cid, user_id), seqs[user_id]))
+
+
+def _username(conn: Conn, user_id: int) -> str:
+    return conn.execute("SELECT username FROM users WHERE id=?", (user_id,)).fetchone()[0]
+
+
+def delete_conversation(
+    feed: FeedWriter, user_id: int, conversation_id: str, base_version: int, now: int
+) -> WriteResult:
+    conn = feed.conn
+    cid = conversation_id.lower()
+    current = _visible(conn, cid, user_id)
+    if current.creator != _username(conn, user_id):
+        raise Forbidden("only the creator can delete a conversation")
+    if base_version != current.version:
+        raise VersionConflict("the conversation changed elsewhere", current=current)
+    version = current.version + 1
+    conn.execute(
+        "UPDATE conversations SET deleted=1, version=?, updated_at=? WHERE id=?",
+        (version, now, cid),
+    )
+    seq = 0
+    for uid in _member_ids(conn, cid):
+        s = feed.append(uid, "conversation.deleted", cid, version, p.ConversationDeleted(cid), now)
+        if uid == user_id:
+            seq = s
+    conn.execute("DELETE FROM members WHERE conversation_id=?", (cid,))
+    conn.execute("DELETE FROM messages WHERE conversation_id=?", (cid,))
+    return feed.result(p.DeleteResult(cid, seq))
+
+
+def send_message(
+    feed: FeedWriter, user_id: int, conversation_id: str, req: p.MessageCreate, now: int
+) -> WriteResult:
+    conn = feed.conn
+    cid = conversation_id.lower()
+    mid = req.id.lower()
+    conv = _visible(conn, cid, user_id)
+    existing = conn.execute(
+        f"SELECT {_MSG_COLUMNS}, m.author_id, m.author_seq FROM messages m "
+        "JOIN users u ON u.id=m.author_id WHERE m.id=?",
+        (mid,),
+    ).fetchone()
+    if existing is not None:
+        msg = _message(existing[:6])
+        if existing[6] != user_id or msg.conversation_id != cid or msg.body != req.body:
+            raise IdConflict("a different message already has this id")
+        return feed.result(p.MessageResult(msg, existing[7]))
+    seq = conv.message_count + 1
+    author = _username(conn, user_id)
+    conn.execute(
+        "UPDATE conversations SET message_count=?, updated_at=? WHERE id=?", (seq, now, cid)
+    )
+    conn.execute(
+        "UPDATE members SET read_seq=? WHERE conversation_id=? AND user_id=?", (seq, cid, user_id)
+    )
+    msg = p.Message(
+        id=mid, conversation_id=cid, seq=seq, author=author, body=req.body, created_at=now
+    )
+    author_seq = 0
+    rows = conn.execute(
+        "SELECT user_id, read_seq FROM members WHERE conversation_id=? ORDER BY user_id", (cid,)
+    ).fetchall()
+    for uid, read_seq in rows:
+        s = feed.append(uid, "message.created", mid, 1, p.MessageCreated(msg, read_seq), now)
+        if uid == user_id:
+            author_seq = s
+    conn.execute(
+        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (cid, seq, mid, user_id, req.body, now, author_seq),
+    )
+    return feed.result(p.MessageResult(msg, author_seq))
+
+
+def mark_read(
+    feed: FeedWriter, user_id: int, conversation_id: str, seq: int, now: int
+) -> WriteResult:
+    conn = feed.conn
+    cid = conversation_id.lower()
+    conv = _visible(conn, cid, user_id)
+    new = min(max(conv.read_seq, seq), conv.message_count)
+    unread = conv.message_count - new
+    if new == conv.read_seq:
+        head = feed_state(conn, user_id).head
+        return feed.result(p.ReadResult(cid, new, unread, head))
+    conn.execute(
+        "UPDATE members SET read_seq=? WHERE conversation_id=? AND user_id=?", (new, cid, user_id)
+    )
+    change_seq = feed.append(
+        user_id, "conversation.read", cid, conv.version, p.ConversationRead(cid, new, unread), now
+    )
+    return feed.result(p.ReadResult(cid, new, unread, change_seq))

@@ -1,0 +1,302 @@
+"""SQLite storage: WAL mode, one writer thread (which serialises writes, and so the per-user feed
+counters), a small pool of reader threads with their own connections."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core import protocol as p
+
+from . import _domain
+from .base import FeedState, Storage, StoredChange, TokenInfo, UserExists, WriteResult
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    kind TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
+CREATE TABLE IF NOT EXISTS feeds (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id),
+    head INTEGER NOT NULL,
+    min_retained INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+    user_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    pinned INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    creator_id INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    message_count INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL,
+    creator_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    conversation_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    read_seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (conversation_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    author_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    author_seq INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+class SQLiteStorage(Storage):
+    """Storage in one SQLite file. ``synchronous_full`` fsyncs every commit (power-loss safe)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retention: int = 10_000,
+        synchronous_full: bool = True,
+        readers: int = 4,
+    ) -> None:
+        self.path = Path(path)
+        self.retention = retention
+        self.synchronous_full = synchronous_full
+        self.epoch = 0
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # --- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.synchronous_full else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._in_read_tx, fn, args)
+
+    def _in_read_tx(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.execute("COMMIT")
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self._in_write_tx, fn, args)
+
+    def _in_write_tx(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.epoch = await self._write(self._init_schema)
+
+    def _init_schema(self, conn: sqlite3.Connection) -> int:
+        conn.executescript(SCHEMA + "BEGIN IMMEDIATE;")  # executescript commits first
+        row = conn.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
+        if row:
+            return int(row[0])
+        epoch = secrets.randbelow(2**31 - 2) + 2
+        conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (str(epoch),))
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        return epoch
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    # --- accounts and tokens -----------------------------------------------------------------
+
+    async def add_user(self, username: str, password_hash: str, now: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
+                    (username, password_hash, now),
+                )
+            except sqlite3.IntegrityError:
+                raise UserExists(f"user {username!r} already exists") from None
+            user_id = int(cur.lastrowid or 0)
+            conn.execute("INSERT INTO feeds VALUES (?, 0, 1)", (user_id,))
+            return user_id
+
+        return await self._write(op)
+
+    async def user_credentials(self, username: str) -> tuple[int, str] | None:
+        def op(conn: sqlite3.Connection) -> tuple[int, str] | None:
+            row = conn.execute(
+                "SELECT id, password_hash FROM users WHERE username=?", (username,)
+            ).fetchone()
+            return (row[0], row[1]) if row else None
+
+        return await self._read(op)
+
+    async def put_token(self, token_hash: str, user_id: int, kind: str, expires_at: int) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM tokens WHERE expires_at < ?", (expires_at - 31 * 86400_000,))
+            conn.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?)", (token_hash, user_id, kind, expires_at)
+            )
+
+        await self._write(op)
+
+    async def token_info(self, token_hash: str, kind: str, now: int) -> TokenInfo | None:
+        def op(conn: sqlite3.Connection) -> TokenInfo | None:
+            row = conn.execute(
+                "SELECT t.user_id, u.username, t.expires_at FROM tokens t "
+                "JOIN users u ON u.id = t.user_id WHERE t.hash=? AND t.kind=? AND t.expires_at>?",
+                (token_hash, kind, now),
+            ).fetchone()
+            return TokenInfo(*row) if row else None
+
+        return await self._read(op)
+
+    # --- feed ---------------------------------------------------------------------------------
+
+    async def feed_state(self, user_id: int) -> FeedState:
+        return await self._read(_domain.feed_state, user_id)
+
+    async def changes_since(self, user_id: int, since: int, limit: int) -> list[StoredChange]:
+        def op(conn: sqlite3.Connection) -> list[StoredChange]:
+            rows = conn.execute(
+                "SELECT seq, payload FROM changes WHERE user_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (user_id, since, limit),
+            ).fetchall()
+            return [StoredChange(user_id, seq, payload) for seq, payload in rows]
+
+        return await self._read(op)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def list_conversations(self, user_id: int) -> p.ConversationList:
+        def op(conn: sqlite3.Connection) -> p.ConversationList:
+            head = _domain.feed_state(conn, user_id).head
+            return p.ConversationList(_domain.conversations_of(conn, user_id), head)
+
+        return await self._read(op)
+
+    async def messages_page(
+        self, user_id: int, conversation_id: str, before: int | None, limit: int
+    ) -> p.MessagePage:
+        return await self._read(_domain.messages_page, user_id, conversation_id, before, limit)
+
+    async def snapshot(self, user_id: int, messages_per_conversation: int) -> p.Snapshot:
+        def op(conn: sqlite3.Connection) -> p.Snapshot:
+            head = _domain.feed_state(conn, user_id).head  # the head first, then the data
+            conversations = _domain.conversations_of(conn, user_id)
+            messages: dict[str, list[p.Message]] = {}
+            if messages_per_conversation > 0:
+                for conv in conversations:
+                    page = _domain.messages_page(
+                        conn, user_id, conv.id, None, messages_per_conversation
+                    )
+                    messages[conv.id] = page.messages
+            return p.Snapshot(self.epoch, head, conversations, messages)
+
+        return await self._read(op)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def _feed(self, conn: sqlite3.Connection) -> _domain.FeedWriter:
+        return _domain.FeedWriter(conn, self.retention)
+
+    async def create_conversation(
+        self, user_id: int, req: p.ConversationCreate, now: int
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _domain.create_conversation(self._feed(conn), user_id, req, now)
+        )
+
+    async def patch_conversation(
+        self, user_id: int, conversation_id: str, req: p.ConversationPatch, now: int
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _domain.patch_conversation(
+                self._feed(conn), user_id, conversation_id, req, now
+            )
+        )
+
+    async def delete_conversation(
+        self, user_id: int, conversation_id: str, base_version: int, now: int
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _domain.delete_conversation(
+                self._feed(conn), user_id, conversation_id, base_version, now
+            )
+        )
+
+    async def send_message(
+        self, user_id: int, conversation_id: str, req: p.MessageCreate, now: int
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _domain.send_message(self._feed(conn), user_id, conversation_id, req, now)
+        )
+
+    async def mark_read(
+        self, user_id: int, conversation_id: str, seq: int, now: int
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _domain.mark_read(self._feed(conn), user_id, conversation_id, seq, now)
+        )

@@ -1,0 +1,174 @@
+"""``GET /api/v1/events``: the per-user change feed as Server-Sent Events (DESIGN.md §4).
+
+Order of a stream: ``hello``; then ``reset`` if the client's cursor cannot be resumed (the
+stream then continues live from ``hello.head``); the missed changes from storage; then live
+changes as they commit, with ``: hb <head>`` comments, ``reauth`` before the token expires and
+``bye`` on shutdown. Every change is sent once and in order: a gap between the cursor and a live
+change is filled from storage first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+
+from sse_starlette.sse import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core import protocol as p
+
+from .context import AppContext, context
+from .errors import ApiError
+from .feed import Subscription, change_frame
+from .routes import cursor_problem, parse_cursor
+from .storage import TokenInfo
+
+CATCH_UP_PAGE = 500
+
+
+def _event(event: str, obj: object, retry: int | None = None) -> bytes:
+    head = b"retry: %d\n" % retry if retry is not None else b""
+    return head + b"event: %s\ndata: %s\n\n" % (event.encode(), p.encode(obj))
+
+
+async def events(request: Request) -> Response:
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    if ctx.hub.count(user.user_id) >= ctx.settings.max_streams_per_user:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            "too many open streams for this account",
+            headers={"Retry-After": "10"},
+        )
+    if ctx.hub.shutting_down:
+        raise ApiError(
+            503, "shutting_down", "server is shutting down", headers={"Retry-After": "2"}
+        )
+    header = request.headers.get("last-event-id")
+    query = request.query_params.get("since")
+    cursor: tuple[int, int] | str | None = None  # (epoch, seq), or a reason it is unusable
+    if header is not None and header.strip():
+        try:
+            cursor = parse_cursor(header, ctx.storage.epoch)
+        except p.ProtocolError:
+            cursor = "invalid_cursor"  # a stale or corrupt id from a reconnecting client
+    elif query is not None:
+        try:
+            cursor = parse_cursor(query, ctx.storage.epoch)
+        except p.ProtocolError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from None
+    return EventSourceResponse(
+        _stream(ctx, user, cursor),
+        ping=0,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        send_timeout=ctx.settings.send_timeout_s,
+    )
+
+
+async def _stream(
+    ctx: AppContext, user: TokenInfo, claim: tuple[int, int] | str | None
+) -> AsyncIterator[bytes]:
+    settings, hub, storage, metrics = ctx.settings, ctx.hub, ctx.storage, ctx.metrics
+    sub = hub.subscribe(user.user_id, settings.stream_queue_size)
+    metrics.open_streams.inc()
+    try:
+        state = await storage.feed_state(user.user_id)
+        reason = ""
+        cursor = state.head
+        if isinstance(claim, str):
+            reason = claim
+        elif claim is not None:
+            reason = cursor_problem(*claim, storage.epoch, state.head, state.min_retained)
+            if not reason:
+                cursor = claim[1]
+        hello = p.Hello(
+            epoch=storage.epoch,
+            head=state.head,
+            min_retained=state.min_retained,
+            resumed=claim is not None and not reason,
+            expires_at=user.expires_at,
+            heartbeat_s=settings.heartbeat_s,
+        )
+        yield _event("hello", hello, retry=settings.retry_ms)
+        if reason:
+            metrics.stream_resets.labels(reason).inc()
+            yield _event("reset", p.Reset(reason, state.head))
+        elif claim is not None:
+            metrics.stream_resumes.inc()
+        async for chunk in _changes(ctx, user, sub, cursor):
+            yield chunk
+    finally:
+        hub.unsubscribe(sub)
+        metrics.open_streams.dec()
+
+
+async def _changes(
+    ctx: AppContext, user: TokenInfo, sub: Subscription, cursor: int
+) -> AsyncIterator[bytes]:
+    settings, storage, metrics = ctx.settings, ctx.storage, ctx.metrics
+    loop = asyncio.get_running_loop()
+    expires_at = loop.time() + (user.expires_at / 1000 - time.time())
+    reauth_at = expires_at - settings.reauth_lead_s
+    reauth_sent = False
+    next_hb = loop.time() + settings.heartbeat_s
+    behind = True  # the cursor may lag storage: pull before trusting live pushes
+    while True:
+        if ctx.hub.shutting_down:
+            yield _event("bye", p.Bye(), retry=random.randint(1000, 5000))
+            return
+        if sub.overflowed:
+            metrics.slow_disconnects.inc()
+            metrics.stream_resets.labels("slow").inc()
+            yield _event("reset", p.Reset("slow", sub.known_head))
+            return
+        now = loop.time()
+        if now >= expires_at:
+            return
+        if not reauth_sent and now >= reauth_at:
+            reauth_sent = True
+            yield _event("reauth", p.Reauth(user.expires_at))
+        sub.wake.clear()
+        frames: list[bytes] = []
+        for seq, frame in sub.take():
+            if seq <= cursor:
+                continue
+            if seq != cursor + 1:
+                behind = True
+                break
+            frames.append(frame)
+            cursor = seq
+        if sub.known_head > cursor:
+            behind = True
+        while behind:
+            rows = await storage.changes_since(user.user_id, cursor, CATCH_UP_PAGE)
+            for row in rows:
+                frames.append(change_frame(storage.epoch, row))
+                cursor = row.seq
+            if len(rows) < CATCH_UP_PAGE:
+                behind = False
+            elif frames:
+                metrics.events_delivered.inc(len(frames))
+                yield b"".join(frames)
+                frames = []
+        if frames:
+            metrics.events_delivered.inc(len(frames))
+            yield b"".join(frames)
+            continue
+        now = loop.time()
+        if now >= next_hb:
+            head = (await storage.feed_state(user.user_id)).head
+            next_hb = now + settings.heartbeat_s
+            if head > cursor:
+                sub.poke(head)
+            yield b": hb %d\n\n" % head
+            continue
+        deadline = min(next_hb, expires_at, reauth_at if not reauth_sent else expires_at)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - now)):
+                await sub.wake.wait()
+        except TimeoutError:
+            pass
