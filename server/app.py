@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -67,11 +68,13 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open()
         ctx.hub = FeedHub(store.epoch)
+        ticker = asyncio.create_task(ctx.hub.run_ticker(min(0.25, settings.heartbeat_s / 4)))
         log.info("storage open at %s (epoch %d)", settings.database_path, store.epoch)
         try:
             yield
         finally:
             ctx.hub.begin_shutdown()
+            ticker.cancel()
             await store.close()
 
     app = Starlette(

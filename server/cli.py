@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_ttl_s=args.access_ttl,
         heartbeat_s=args.heartbeat,
         retention=args.retention,
+        durable=args.fsync,
     )
     server = ConcordServer(
         create_app(settings), host=args.host, port=args.port, log_level=args.log_level
@@ -100,6 +101,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-ttl", type=float, default=15 * 60, help="seconds (default 900)")
     serve.add_argument("--heartbeat", type=float, default=15.0, help="seconds (default 15)")
     serve.add_argument("--retention", type=int, default=10_000, help="changes kept per user")
+    serve.add_argument(
+        "--no-fsync", dest="fsync", action="store_false",
+        help="commit without fsync (survives a server crash, not a power cut)",
+    )
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )

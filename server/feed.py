@@ -20,7 +20,16 @@ def change_frame(epoch: int, change: StoredChange) -> bytes:
 
 
 class Subscription:
-    __slots__ = ("closed", "known_head", "maxsize", "overflowed", "queue", "user_id", "wake")
+    __slots__ = (
+        "closed",
+        "deadline",
+        "known_head",
+        "maxsize",
+        "overflowed",
+        "queue",
+        "user_id",
+        "wake",
+    )
 
     def __init__(self, user_id: int, maxsize: int) -> None:
         self.user_id = user_id
@@ -30,6 +39,7 @@ class Subscription:
         self.overflowed = False
         self.closed = False
         self.known_head = 0
+        self.deadline = float("inf")  # loop time at which the hub's ticker wakes this stream
 
     def push(self, seq: int, frame: bytes) -> None:
         if self.overflowed:
@@ -54,10 +64,23 @@ class Subscription:
 
 
 class FeedHub:
+    """Per-user sets of subscriptions, plus one ticker that wakes streams at their deadlines
+    (heartbeat, reauth, expiry), so a waiting stream costs no timer of its own."""
+
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
         self._subs: dict[int, set[Subscription]] = {}
         self.shutting_down = False
+
+    async def run_ticker(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            for subs in self._subs.values():
+                for sub in subs:
+                    if sub.deadline <= now:
+                        sub.wake.set()
 
     def subscribe(self, user_id: int, maxsize: int) -> Subscription:
         sub = Subscription(user_id, maxsize)

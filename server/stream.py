@@ -166,9 +166,5 @@ async def _changes(
                 sub.poke(head)
             yield b": hb %d\n\n" % head
             continue
-        deadline = min(next_hb, expires_at, reauth_at if not reauth_sent else expires_at)
-        try:
-            async with asyncio.timeout(max(0.0, deadline - now)):
-                await sub.wake.wait()
-        except TimeoutError:
-            pass
+        sub.deadline = min(next_hb, expires_at, reauth_at if not reauth_sent else expires_at)
+        await sub.wake.wait()

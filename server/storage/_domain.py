@@ -41,21 +41,39 @@ class FeedWriter:
     def append(
         self, user_id: int, kind: str, entity_id: str, version: int, data: Any, ts: int
     ) -> int:
-        head, min_retained = self.conn.execute(
-            "UPDATE feeds SET head = head + 1 WHERE user_id=? RETURNING head, min_retained",
-            (user_id,),
-        ).fetchone()
-        payload = p.encode(
-            p.Change(head, kind, entity_id, version, msgspec.Raw(p.encode(data)), ts)  # type: ignore[arg-type]
-        )
-        self.conn.execute("INSERT INTO changes VALUES (?, ?, ?)", (user_id, head, payload))
-        # Trim in batches (every 1% of retention) rather than on every append.
-        if head - min_retained + 1 > self.retention + max(1, self.retention // 100):
-            new_min = head - self.retention + 1
-            self.conn.execute("DELETE FROM changes WHERE user_id=? AND seq<?", (user_id, new_min))
-            self.conn.execute("UPDATE feeds SET min_retained=? WHERE user_id=?", (new_min, user_id))
-        self.appended.append(StoredChange(user_id, head, payload))
-        return head
+        return self.append_many(kind, entity_id, version, {user_id: data}, ts)[user_id]
+
+    def append_many(
+        self, kind: str, entity_id: str, version: int, data_by_user: dict[int, Any], ts: int
+    ) -> dict[int, int]:
+        """Append one change per user (each with its own data); returns each user's new seq."""
+        users = sorted(data_by_user)
+        if not users:
+            return {}
+        rows = self.conn.execute(
+            f"UPDATE feeds SET head = head + 1 WHERE user_id IN ({','.join('?' * len(users))}) "
+            "RETURNING user_id, head, min_retained",
+            users,
+        ).fetchall()
+        seqs: dict[int, int] = {}
+        inserts = []
+        for user_id, head, min_retained in sorted(rows):
+            data = msgspec.Raw(p.encode(data_by_user[user_id]))
+            payload = p.encode(p.Change(head, kind, entity_id, version, data, ts))  # type: ignore[arg-type]
+            inserts.append((user_id, head, payload))
+            seqs[user_id] = head
+            self.appended.append(StoredChange(user_id, head, payload))
+            # Trim in batches (every 1% of retention) rather than on every append.
+            if head - min_retained + 1 > self.retention + max(1, self.retention // 100):
+                new_min = head - self.retention + 1
+                self.conn.execute(
+                    "DELETE FROM changes WHERE user_id=? AND seq<?", (user_id, new_min)
+                )
+                self.conn.execute(
+                    "UPDATE feeds SET min_retained=? WHERE user_id=?", (new_min, user_id)
+                )
+        self.conn.executemany("INSERT INTO changes VALUES (?, ?, ?)", inserts)
+        return seqs
 
     def result(self, value: object) -> WriteResult:
         return WriteResult(value, self.appended)
@@ -190,14 +208,23 @@ def _member_ids(conn: Conn, conversation_id: str) -> list[int]:
 def _publish_upsert(
     feed: FeedWriter, conversation_id: str, user_ids: list[int], ts: int
 ) -> dict[int, int]:
-    seqs: dict[int, int] = {}
-    for uid in user_ids:
-        view = conversation_view(feed.conn, conversation_id, uid)
-        assert view is not None
-        seqs[uid] = feed.append(
-            uid, "conversation.upserted", conversation_id, view.version, view, ts
+    """One ``conversation.upserted`` per member, each with that member's read position."""
+    if not user_ids:
+        return {}
+    base = conversation_view(feed.conn, conversation_id, user_ids[0])
+    assert base is not None
+    read = dict(
+        feed.conn.execute(
+            "SELECT user_id, read_seq FROM members WHERE conversation_id=?", (conversation_id,)
+        ).fetchall()
+    )
+    views = {
+        uid: msgspec.structs.replace(
+            base, read_seq=read[uid], unread=max(0, base.message_count - read[uid])
         )
-    return seqs
+        for uid in user_ids
+    }
+    return feed.append_many("conversation.upserted", conversation_id, base.version, views, ts)
 
 
 def create_conversation(
@@ -295,14 +322,13 @@ def delete_conversation(
         "UPDATE conversations SET deleted=1, version=?, updated_at=? WHERE id=?",
         (version, now, cid),
     )
-    seq = 0
-    for uid in _member_ids(conn, cid):
-        s = feed.append(uid, "conversation.deleted", cid, version, p.ConversationDeleted(cid), now)
-        if uid == user_id:
-            seq = s
+    tombstone = p.ConversationDeleted(cid)
+    seqs = feed.append_many(
+        "conversation.deleted", cid, version, dict.fromkeys(_member_ids(conn, cid), tombstone), now
+    )
     conn.execute("DELETE FROM members WHERE conversation_id=?", (cid,))
     conn.execute("DELETE FROM messages WHERE conversation_id=?", (cid,))
-    return feed.result(p.DeleteResult(cid, seq))
+    return feed.result(p.DeleteResult(cid, seqs[user_id]))
 
 
 def send_message(
@@ -311,7 +337,15 @@ def send_message(
     conn = feed.conn
     cid = conversation_id.lower()
     mid = req.id.lower()
-    conv = _visible(conn, cid, user_id)
+    row = conn.execute(
+        "SELECT c.message_count, u.username FROM conversations c "
+        "JOIN members m ON m.conversation_id=c.id JOIN users u ON u.id=m.user_id "
+        "WHERE c.id=? AND m.user_id=? AND c.deleted=0",
+        (cid, user_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such conversation")
+    message_count, author = row
     existing = conn.execute(
         f"SELECT {_MSG_COLUMNS}, m.author_id, m.author_seq FROM messages m "
         "JOIN users u ON u.id=m.author_id WHERE m.id=?",
@@ -322,8 +356,7 @@ def send_message(
         if existing[6] != user_id or msg.conversation_id != cid or msg.body != req.body:
             raise IdConflict("a different message already has this id")
         return feed.result(p.MessageResult(msg, existing[7]))
-    seq = conv.message_count + 1
-    author = _username(conn, user_id)
+    seq = message_count + 1
     conn.execute(
         "UPDATE conversations SET message_count=?, updated_at=? WHERE id=?", (seq, now, cid)
     )
@@ -333,19 +366,17 @@ def send_message(
     msg = p.Message(
         id=mid, conversation_id=cid, seq=seq, author=author, body=req.body, created_at=now
     )
-    author_seq = 0
     rows = conn.execute(
-        "SELECT user_id, read_seq FROM members WHERE conversation_id=? ORDER BY user_id", (cid,)
+        "SELECT user_id, read_seq FROM members WHERE conversation_id=?", (cid,)
     ).fetchall()
-    for uid, read_seq in rows:
-        s = feed.append(uid, "message.created", mid, 1, p.MessageCreated(msg, read_seq), now)
-        if uid == user_id:
-            author_seq = s
+    seqs = feed.append_many(
+        "message.created", mid, 1, {uid: p.MessageCreated(msg, rs) for uid, rs in rows}, now
+    )
     conn.execute(
         "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (cid, seq, mid, user_id, req.body, now, author_seq),
+        (cid, seq, mid, user_id, req.body, now, seqs[user_id]),
     )
-    return feed.result(p.MessageResult(msg, author_seq))
+    return feed.result(p.MessageResult(msg, seqs[user_id]))
 
 
 def mark_read(
