@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -127,14 +128,24 @@ async def changes(request: Request) -> Response:
     if reason:
         raise ApiError(410, reason, "the cursor cannot be resumed; do a full sync")
     rows = await ctx.storage.changes_since(user.user_id, since, limit)
-    page = p.ChangePage(
+    page = _StoredChangePage(
         epoch=ctx.storage.epoch,
         head=max(state.head, rows[-1].seq if rows else 0),
         min_retained=state.min_retained,
-        changes=[p.decode(r.payload, p.Change) for r in rows],
+        changes=[msgspec.Raw(r.payload) for r in rows],
         has_more=len(rows) == limit,
     )
     return json_response(page)
+
+
+class _StoredChangePage(msgspec.Struct):
+    """Encodes exactly as :class:`p.ChangePage`, splicing the stored change JSON as is."""
+
+    epoch: int
+    head: int
+    min_retained: int
+    changes: list[msgspec.Raw]
+    has_more: bool
 
 
 async def snapshot(request: Request) -> Response:
