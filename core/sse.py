@@ -154,16 +154,18 @@ async def stream_events(
     *,
     last_event_id: str | None = None,
     headers: dict[str, str] | None = None,
+    **request_options: Any,
 ) -> AsyncIterator[ServerSentEvent]:
     """GET ``url`` as an event stream with an httpx-compatible client and yield its events.
 
     The status (200) and content type (``text/event-stream``) are checked before any byte is
     parsed; otherwise :class:`SSEResponseError` carries them (and up to 4 KiB of the body).
+    ``request_options`` (e.g. ``timeout``) go to ``http_client.stream``.
     """
     req_headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
     if last_event_id:
         req_headers["Last-Event-ID"] = last_event_id
-    async with http_client.stream("GET", url, headers=req_headers) as response:
+    async with http_client.stream("GET", url, headers=req_headers, **request_options) as response:
         content_type = response.headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if response.status_code != 200 or media != "text/event-stream":

@@ -1,0 +1,398 @@
+"""The leader's side of sync (DESIGN.md §5): one SSE stream with resume, a polling fallback,
+full syncs, token refresh. It writes the cache and reports what it applied and its status.
+
+States: ``connecting`` → ``live`` (stream open, ``hello`` seen) → ``reconnecting`` (full-jitter
+backoff, base 0.5 s, cap 30 s, never below the server's ``retry``) and, when the stream has not
+been live for ``poll_after_s`` (or came back as the wrong content type), ``polling`` (5 s → 60 s
+while nothing changes). ``sign_in_required`` when no token can be had; ``offline`` when sync is
+off (``CONCORD_SYNC=off``) or stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from . import protocol as p
+from .credentials import Credentials
+from .http import ApiError, NetworkError, ServerApi, WrongContentType
+from .store import Applied, LocalStore
+
+log = logging.getLogger("concord.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    state: str = (
+        "connecting"  # live | connecting | reconnecting | polling | offline | sign_in_required
+    )
+    detail: str = "Connecting"
+    role: str = "leader"
+    next_retry_s: float | None = None
+    cursor: str | None = None
+    last_event_at: float | None = None  # time.time() of the last event from the server
+
+
+class SignInRequired(Exception):
+    pass
+
+
+@dataclass
+class EngineConfig:
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    poll_after_s: float = 3.0
+    poll_min_s: float = 5.0
+    poll_max_s: float = 60.0
+    snapshot_messages: int = 50
+    full_sync_after_hidden_s: float = 300.0
+
+
+def reconnect_delay(attempt: int, base: float, cap: float, server_retry_s: float = 0.0) -> float:
+    """Full-jitter exponential backoff, never below the server's ``retry`` hint."""
+    return max(server_retry_s, random.uniform(0, min(cap, base * 2**attempt)))
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        api: ServerApi,
+        store: LocalStore,
+        credentials: Credentials,
+        *,
+        username: str,
+        on_applied: Callable[[Applied], None],
+        on_status: Callable[[SyncStatus], None],
+        on_error: Callable[[str, str], None],
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.api = api
+        self.store = store
+        self.credentials = credentials
+        self.username = username
+        self.on_applied = on_applied
+        self.on_status = on_status
+        self.on_error = on_error
+        self.config = config or EngineConfig()
+        self.status = SyncStatus(cursor=store.cursor_id())
+        self.live = False
+        self.visible = True
+        self.hidden_since: float | None = None
+        self._not_live_since = time.monotonic()
+        self._sync_lock = asyncio.Lock()  # one pull or full sync at a time (single flight)
+        self._wake_poll = asyncio.Event()
+        self._wake_stream = asyncio.Event()
+        self._signed_in = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._poll_interval = self.config.poll_min_s
+        self.sse_disabled = False  # the server said 204: do not reconnect the stream
+        self.live_once = False  # the last connection reached ``hello`` (resets the backoff)
+        self._need_sign_in = False  # the server refused us even with fresh tokens
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._stream_loop(), name="concord-sse"),
+            asyncio.create_task(self._poll_loop(), name="concord-poll"),
+        ]
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        self.live = False
+
+    def _set_status(self, state: str, detail: str, next_retry_s: float | None = None) -> None:
+        self.status = replace(
+            self.status,
+            state=state,
+            detail=detail,
+            next_retry_s=next_retry_s,
+            cursor=self.store.cursor_id(),
+        )
+        self.on_status(self.status)
+
+    # --- tokens ----------------------------------------------------------------------------------
+
+    async def sign_in(self, password: str) -> None:
+        tokens = await self.api.sign_in(self.username, password)
+        self._need_sign_in = False
+        self._use_access(tokens.access_token, tokens.expires_at)
+        await self.credentials.save_refresh_token(tokens.refresh_token)
+
+    def _use_access(self, token: str, expires_at: int) -> None:
+        self.api.access_token = token
+        self.credentials.access_token = token
+        self.credentials.access_expires_at = expires_at
+        self._signed_in.set()
+
+    async def refresh_access(self) -> None:
+        """A new access token from the refresh token; SignInRequired when that is refused."""
+        refresh = await self.credentials.refresh_token()
+        if not refresh:
+            raise SignInRequired("no refresh token")
+        try:
+            tokens = await self.api.refresh(refresh)
+        except ApiError as exc:
+            if exc.status in (400, 401, 403, 422):
+                await self.credentials.forget()
+                raise SignInRequired(exc.message) from None
+            raise
+        self._use_access(tokens.access_token, tokens.expires_at)
+
+    async def ensure_token(self) -> None:
+        if self.api.access_token:
+            return
+        try:
+            if self._need_sign_in:
+                raise SignInRequired("signed out")
+            await self.refresh_access()
+        except SignInRequired:
+            self._signed_in.clear()
+            self._set_status("sign_in_required", "Sign-in required")
+            raise
+
+    def signed_out(self) -> None:
+        self._need_sign_in = True
+        self.api.access_token = None
+        self._signed_in.clear()
+        self._set_status("sign_in_required", "Sign-in required")
+
+    async def call(self, fn, *args):  # type: ignore[no-untyped-def]
+        """An API call with one refresh-and-retry on 401 (used by the outbox sender too)."""
+        await self.ensure_token()
+        try:
+            return await fn(*args)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+        try:
+            await self.refresh_access()
+        except SignInRequired:
+            self.signed_out()
+            raise
+        return await fn(*args)
+
+    # --- applying --------------------------------------------------------------------------------
+
+    def _apply(self, epoch: int, changes: list[p.Change]) -> None:
+        done = self.store.apply_changes(epoch, changes)
+        if done.changes:
+            self.status = replace(self.status, cursor=self.store.cursor_id())
+            self.on_applied(done)
+
+    async def full_sync(self) -> None:
+        async with self._sync_lock:
+            snap = await self.call(self.api.snapshot, self.config.snapshot_messages)
+            done = self.store.apply_snapshot(snap)
+            self.status = replace(self.status, cursor=self.store.cursor_id())
+            self.on_applied(done)
+
+    async def pull(self) -> int:
+        """Pull ``changes`` since the cursor until caught up; returns how many were applied."""
+        async with self._sync_lock:
+            applied = 0
+            for _ in range(1000):  # bounded: 500 per page
+                cursor = self.store.cursor_id()
+                if cursor is None:
+                    break
+                try:
+                    page = await self.call(self.api.changes, cursor)
+                except ApiError as exc:
+                    if exc.status == 410:
+                        break
+                    raise
+                before = self.store.cursor_id()
+                self._apply(page.epoch, page.changes)
+                applied += len(page.changes) if self.store.cursor_id() != before else 0
+                if not page.has_more:
+                    return applied
+            else:
+                return applied
+        await self.full_sync()  # 410: the cursor is gone
+        return applied + 1
+
+    # --- the stream ------------------------------------------------------------------------------
+
+    async def _stream_loop(self) -> None:
+        attempt = 0
+        server_retry_s = 0.0
+        refreshed = False  # a 401 was answered with a refresh; a second 401 means sign in
+        while not self.sse_disabled:
+            if self.status.state != "polling":
+                self._set_status("connecting" if attempt == 0 else "reconnecting", "Connecting")
+            try:
+                await self.ensure_token()
+                if self.store.cursor() is None:
+                    await self.full_sync()
+                retry = await self._consume_stream()
+                if retry is not None:
+                    server_retry_s = retry
+            except SignInRequired:
+                self._went_down()
+                await self._signed_in.wait()
+                attempt = 0
+                continue
+            except ApiError as exc:
+                if exc.status == 401:
+                    if not refreshed:
+                        refreshed = True
+                        try:
+                            await self.refresh_access()
+                            continue
+                        except SignInRequired:
+                            pass
+                        except (ApiError, NetworkError):
+                            refreshed = False
+                    self._went_down()
+                    self.signed_out()
+                    refreshed = False
+                    continue
+                if exc.status == 204:
+                    self.sse_disabled = True
+                    self._went_down()
+                    break
+                if exc.retry_after:
+                    server_retry_s = max(server_retry_s, exc.retry_after)
+                log.info("stream refused: %s", exc)
+            except WrongContentType as exc:
+                log.warning("event stream unusable (%s); polling", exc)
+                self._not_live_since = time.monotonic() - self.config.poll_after_s
+                self._wake_poll.set()
+            except NetworkError as exc:
+                log.info("stream lost: %s", exc)
+            self._went_down()
+            if self.live_once:
+                attempt = 0
+                refreshed = False
+            delay = reconnect_delay(
+                attempt, self.config.backoff_base_s, self.config.backoff_cap_s, server_retry_s
+            )
+            attempt += 1
+            server_retry_s = 0.0
+            if self.status.state != "polling":
+                self._set_status("reconnecting", f"Reconnecting in {delay:.0f} s", delay)
+            self._wake_stream.clear()
+            try:
+                await asyncio.wait_for(self._wake_stream.wait(), delay)
+            except TimeoutError:
+                pass
+
+    def _went_down(self) -> None:
+        if self.live:
+            self._not_live_since = time.monotonic()
+        self.live = False
+        self._wake_poll.set()
+
+    async def _consume_stream(self) -> float | None:
+        """Read one connection until it ends; returns the server's retry hint (s) if any."""
+        self.live_once = False
+        retry: float | None = None
+        epoch = 0
+        async for event in self.api.events(self.store.cursor_id()):
+            self.status = replace(self.status, last_event_at=time.time())
+            if event.retry is not None:
+                retry = event.retry / 1000
+            kind = event.event
+            if kind == "change":
+                try:
+                    change = p.decode(event.data, p.Change)
+                    epoch = p.parse_event_id(event.id)[0] if event.id else epoch
+                except p.ProtocolError as exc:
+                    self.on_error("protocol", f"bad change event skipped: {exc}")
+                    continue
+                self._apply(epoch, [change])
+            elif kind == "hello":
+                hello = p.decode(event.data, p.Hello)
+                epoch = hello.epoch
+                self.live = self.live_once = True
+                self._poll_interval = self.config.poll_min_s
+                self._set_status("live", "Live")
+            elif kind == "reset":
+                await self.full_sync()
+            elif kind == "reauth":
+                self._spawn(self._reauth())
+            elif kind == "bye":
+                self.live_once = False
+                return retry
+        return retry
+
+    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reauth(self) -> None:
+        try:
+            await self.refresh_access()
+        except (SignInRequired, ApiError, NetworkError) as exc:
+            log.info("reauth failed: %s", exc)
+
+    # --- polling fallback ------------------------------------------------------------------------
+
+    def set_visible(self, visible: bool) -> None:
+        if visible and not self.visible:
+            hidden_for = time.monotonic() - (self.hidden_since or time.monotonic())
+            self.visible = True
+            self.hidden_since = None
+            if hidden_for > self.config.full_sync_after_hidden_s:
+                self._spawn(self._safe(self.full_sync()))
+            self._poll_interval = self.config.poll_min_s
+            self._wake_poll.set()
+            self._wake_stream.set()
+        elif not visible and self.visible:
+            self.visible = False
+            self.hidden_since = time.monotonic()
+
+    def network_changed(self) -> None:
+        """Network up, wake from sleep, focus: try now instead of waiting out the backoff."""
+        self._poll_interval = self.config.poll_min_s
+        self._wake_poll.set()
+        self._wake_stream.set()
+
+    async def _safe(self, coro) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await coro
+        except (SignInRequired, ApiError, NetworkError) as exc:
+            log.info("background sync failed: %s", exc)
+
+    async def _poll_loop(self) -> None:
+        cfg = self.config
+        while True:
+            self._wake_poll.clear()
+            down_for = time.monotonic() - self._not_live_since
+            if self.live or not self.visible or not self._signed_in.is_set():
+                await self._wake_poll.wait()
+                continue
+            if down_for < cfg.poll_after_s:
+                try:
+                    await asyncio.wait_for(self._wake_poll.wait(), cfg.poll_after_s - down_for)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                changed = await self.pull()
+                self._poll_interval = (
+                    cfg.poll_min_s if changed else min(cfg.poll_max_s, self._poll_interval * 2)
+                )
+            except SignInRequired:
+                continue
+            except (ApiError, NetworkError) as exc:
+                log.info("poll failed: %s", exc)
+                self._poll_interval = min(cfg.poll_max_s, self._poll_interval * 2)
+            if self.live:
+                continue
+            interval = self._poll_interval
+            self._set_status("polling", f"Polling every {interval:.0f} s", interval)
+            try:
+                await asyncio.wait_for(self._wake_poll.wait(), interval)
+            except TimeoutError:
+                pass
