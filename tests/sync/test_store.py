@@ -52,7 +52,7 @@ def test_changes_apply_once_and_move_the_cursor(tmp_path: Path) -> None:
     assert [c.seq for c in done.changes] == [1, 2, 3]
     assert store.cursor() == (EPOCH, 3)
     again = store.apply_changes(
-        EPOCH, batch + [change(4, "conversation.read", "a", p.ConversationRead("a", 2, 0))]
+        EPOCH, [*batch, change(4, "conversation.read", "a", p.ConversationRead("a", 2, 0))]
     )
     assert [c.seq for c in again.changes] == [4]
     assert [s for s, _, _ in store.applied_log()] == [1, 2, 3, 4]
