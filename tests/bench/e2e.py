@@ -1,0 +1,153 @@
+"""Benchmark: device→device latency through the whole stack, and polling while live.
+
+A sends a message (outbox → POST → server commit → SSE) until B's cache has applied it and B's
+``messages_added`` fired. Measured with 1 subscriber (B) and with 100 extra SSE subscribers on
+the same conversation. Then both stay idle with a live stream and the server counts ``changes``
+(poll) requests, extrapolated to an hour.
+
+    python tests/bench/e2e.py [--messages 200] [--idle 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server_fanout import DEVICES_PER_USER, Sink, Subscriber, free_port, pct, wait_http  # noqa: E402
+
+from core import Client, ClientConfig  # noqa: E402
+from server.auth import hash_password, now_ms  # noqa: E402
+from server.storage import SQLiteStorage  # noqa: E402
+
+PW = "bench-pw"
+
+
+async def setup_users(data: Path, names: list[str]) -> None:
+    store = SQLiteStorage(data / "concord.db")
+    await store.open()
+    digest = hash_password(PW)
+    for name in names:
+        await store.add_user(name, digest, now_ms())
+    await store.close()
+
+
+async def changes_requests(base: str, token: str) -> float:
+    async with httpx.AsyncClient() as c:
+        text = (await c.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("concord_http_request_duration_seconds_count") and (
+            'route="/api/v1/changes"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def latency_run(a: Client, b: Client, cid: str, n: int) -> list[float]:
+    arrived: dict[str, float] = {}
+    waiters: dict[str, asyncio.Event] = {}
+
+    def on_added(conversation_id: str, messages: list) -> None:
+        now = time.perf_counter()
+        for m in messages:
+            if m.seq is not None and m.id not in arrived:
+                arrived[m.id] = now
+                if m.id in waiters:
+                    waiters[m.id].set()
+
+    off = b.on("messages_added", on_added)
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        msg = await a.send_message(cid, f"e2e {i}")
+        ev = waiters.setdefault(msg.id, asyncio.Event())
+        if msg.id not in arrived:
+            await asyncio.wait_for(ev.wait(), 10)
+        out.append((arrived[msg.id] - t0) * 1000)
+    off()
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=200)
+    ap.add_argument("--idle", type=float, default=20.0)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="concord-e2e-"))
+    (tmp / "server").mkdir()
+    extra_users = [f"x{i}" for i in range(100 // DEVICES_PER_USER)]
+    await setup_users(tmp / "server", ["alice", "bob", *extra_users])
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir",
+        str(tmp / "server"), "--log-level", "warning", cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_http(f"{url}/api/v1/health")
+        a = await Client.open(ClientConfig(url, tmp / "a", "alice", PW, runtime_dir=tmp / "run"))
+        b = await Client.open(ClientConfig(url, tmp / "b", "bob", PW, runtime_dir=tmp / "run"))
+        for c in (a, b):
+            for _ in range(500):
+                if c.status.state == "live":
+                    break
+                await asyncio.sleep(0.01)
+        conv = await a.create_conversation("bench", ["bob", *extra_users])
+        await a.wait_synced(10)
+        for _ in range(500):
+            if b.conversation(conv.id):
+                break
+            await asyncio.sleep(0.01)
+        await latency_run(a, b, conv.id, 20)  # warm-up
+        one = await latency_run(a, b, conv.id, args.messages)
+
+        async with httpx.AsyncClient(base_url=url + "/api/v1") as c:
+            tokens = []
+            for name in extra_users:
+                r = await c.post("/auth/token", json={"username": name, "password": PW})
+                tokens.append(r.json()["access_token"])
+        sink = Sink(10**9)
+        subs = [Subscriber(port, "/api/v1/events", tokens[i // DEVICES_PER_USER], sink)
+                for i in range(100)]
+        for s in subs:
+            s.task = asyncio.create_task(s.run(-1))
+        await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subs)), 30)
+        hundred = await latency_run(a, b, conv.id, args.messages)
+        for s in subs:
+            s.task.cancel()
+
+        token = a.credentials.access_token or ""
+        before = await changes_requests(url + "/api/v1", token)
+        t0 = time.monotonic()
+        await asyncio.sleep(args.idle)
+        polls = await changes_requests(url + "/api/v1", token) - before
+        per_hour = polls * 3600 / (time.monotonic() - t0)
+        live = (a.status.state, b.status.state)
+        await a.close()
+        await b.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+    print(f"\ndevice -> device latency (A sends; B's cache applied and notified), ms, "
+          f"{args.messages} messages each")
+    print(f"  1 subscriber:            p50 {pct(one, 50):6.2f}  p99 {pct(one, 99):6.2f}  "
+          f"max {max(one):6.2f}")
+    print(f"  +100 extra subscribers:  p50 {pct(hundred, 50):6.2f}  p99 {pct(hundred, 99):6.2f}  "
+          f"max {max(hundred):6.2f}")
+    print(f"poll requests while live: {polls:.0f} in {args.idle:.0f} s idle = {per_hour:.1f}/hour "
+          f"(states {live})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,147 @@
+"""Sync when processes die: the server's, the client's, the leader's (real processes, kill -9)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from .conftest import FAST, add_users, wait_until
+from .procs import ClientProc, ServerProc
+
+
+async def test_offline_edits_survive_client_kill_and_arrive_once(tmp_path: Path) -> None:
+    (tmp_path / "srv").mkdir()
+    add_users(tmp_path / "srv")
+    server = await ServerProc(tmp_path / "srv").start()
+    client = await ClientProc(server.url, tmp_path / "dev", tmp_path / "run", "alice").start()
+    try:
+        cid = await client.call("create", title="offline")
+        await client.call("wait_synced")
+        await server.kill()  # the server is gone ...
+        for i in range(50):  # ... while the user keeps typing
+            await client.call("send", cid=cid, body=f"edit {i}")
+        await client.kill()  # and the client dies before any of it was sent
+        await server.start()
+        client = await ClientProc(server.url, tmp_path / "dev", tmp_path / "run", "alice").start()
+        await client.call("wait_synced", timeout=30)
+
+        async def bodies() -> list[str]:
+            state = await client.call("state")
+            return state[cid]["messages"]
+
+        await wait_until(lambda: _count(bodies(), 50), timeout=20, what="50 messages")
+        assert sorted(await bodies()) == sorted(f"edit {i}" for i in range(50))
+        stats = await client.call("stats")
+        assert stats["outbox"] == 0
+        assert len(stats["applied"]) == len(set(stats["applied"]))
+    finally:
+        await client.quit()
+        await server.stop()
+
+
+async def _count(coro, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return len(await coro) == n
+
+
+async def test_server_kill_and_restart_goes_back_to_live(tmp_path: Path, clients) -> None:
+    (tmp_path / "srv").mkdir()
+    add_users(tmp_path / "srv")
+    server = await ServerProc(tmp_path / "srv").start()
+    try:
+        a = await clients(server.url, "alice", "d1", engine=FAST)
+        states: list[str] = []
+        a.on("status_changed", lambda s: states.append(s.state))
+        await wait_until(lambda: a.status.state == "live", what="live")
+        conv = await a.create_conversation("before")
+        await a.wait_synced(10)
+        await server.kill()
+        await wait_until(lambda: "polling" in states, timeout=10, what="polling")
+        await a.rename_conversation(conv.id, "during the outage")
+        await server.start()
+        await wait_until(lambda: a.status.state == "live", timeout=15, what="live again")
+        await a.wait_synced(15)
+        assert a.conversation(conv.id).title == "during the outage"
+        assert not a.conversation(conv.id).pending
+        after_kill = states[states.index("live") + 1 :]
+        assert "reconnecting" in after_kill and "polling" in after_kill
+        assert after_kill[-1] == "live"
+    finally:
+        await server.stop()
+
+
+async def test_three_processes_one_stream_and_failover(tmp_path: Path) -> None:
+    (tmp_path / "srv").mkdir()
+    add_users(tmp_path / "srv")
+    server = await ServerProc(tmp_path / "srv").start()
+    procs = [
+        await ClientProc(server.url, tmp_path / "dev", tmp_path / "run", "alice").start()
+        for _ in range(3)
+    ]
+    try:
+
+        async def leaders() -> list[ClientProc]:
+            found = []
+            for proc in procs:
+                if proc.proc and proc.proc.returncode is None:
+                    if (await proc.call("status"))["leader"]:
+                        found.append(proc)
+            return found
+
+        async def one_stream() -> bool:
+            return await server.metric("concord_open_streams") == 1
+
+        await wait_until(one_stream, timeout=15, what="exactly one open stream")
+        (leader,) = await leaders()
+        cid = await procs[0].call("create", title="three")
+        await procs[0].call("wait_synced")
+        await leader.kill()
+        survivors = [p for p in procs if p is not leader]
+        sent = [
+            await survivors[i % 2].call("send", cid=cid, body=f"during failover {i}")
+            for i in range(10)
+        ]
+        await wait_until(lambda: _one_leader(survivors), timeout=10, what="a new leader")
+        await wait_until(one_stream, timeout=15, what="one stream again")
+        for proc in survivors:
+            await proc.call("wait_synced")
+
+        async def everyone_has_all() -> bool:
+            for proc in survivors:
+                msgs = (await proc.call("state"))[cid]["messages"]
+                if sorted(msgs) != sorted(f"during failover {i}" for i in range(10)):
+                    return False
+            return True
+
+        await wait_until(everyone_has_all, timeout=15, what="all messages in every process")
+        assert len(sent) == 10
+    finally:
+        for proc in procs:
+            await proc.quit()
+        await server.stop()
+
+
+async def _one_leader(procs: list[ClientProc]) -> bool:
+    flags = [(await p.call("status"))["leader"] for p in procs]
+    return flags.count(True) == 1
+
+
+async def test_idle_live_stream_makes_no_poll_requests(live_server, clients) -> None:
+    """A minute of a live stream with heartbeats costs zero ``changes`` requests."""
+    a = await clients(live_server.url, "alice", "d1")
+    await wait_until(lambda: a.status.state == "live", what="live")
+    latency = live_server.app.state.ctx.metrics.request_latency
+
+    def polls() -> float:
+        return sum(
+            s.value
+            for m in latency.collect()
+            for s in m.samples
+            if s.name.endswith("_count") and s.labels.get("route") == "/api/v1/changes"
+        )
+
+    before = polls()
+    states: list[str] = []
+    a.on("status_changed", lambda s: states.append(s.state))
+    await asyncio.sleep(60)  # the point of the test is the passage of a minute
+    assert polls() == before == 0
+    assert a.status.state == "live" and states == []
