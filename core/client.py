@@ -228,6 +228,20 @@ class Client:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def _resync(self) -> None:
+        """Re-read the whole model from the shared cache: after a bus gap or a failover, a
+        process may have missed ``applied``/``outbox`` posts, but never the cache itself."""
+        fresh = self.store.conversations()
+        changed = {
+            cid for cid in set(fresh) | set(self._server) if fresh.get(cid) != self._server.get(cid)
+        }
+        self._server = fresh
+        changed |= self._load_outbox()
+        self._refresh(changed)
+        for cid in changed:
+            if cid in self._views:
+                self._emit("messages_added", cid, self.messages(cid))
+
     def _on_applied(self, done: Applied) -> None:
         """Leader: a batch was written to the cache."""
         settled = self.store.settle()

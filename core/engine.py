@@ -293,36 +293,62 @@ class SyncEngine:
         self._wake_poll.set()
 
     async def _consume_stream(self) -> float | None:
-        """Read one connection until it ends; returns the server's retry hint (s) if any."""
+        """Read one connection until it ends; returns the server's retry hint (s) if any.
+
+        Changes that arrive together (one network read) are applied as one batch: one
+        transaction and one notification per affected row, however many events.
+        """
         self.live_once = False
         retry: float | None = None
         epoch = 0
-        async for event in self.api.events(self.store.cursor_id()):
-            self.status = replace(self.status, last_event_at=time.time())
-            if event.retry is not None:
-                retry = event.retry / 1000
-            kind = event.event
-            if kind == "change":
-                try:
-                    change = p.decode(event.data, p.Change)
-                    epoch = p.parse_event_id(event.id)[0] if event.id else epoch
-                except p.ProtocolError as exc:
-                    self.on_error("protocol", f"bad change event skipped: {exc}")
+        batch: list[p.Change] = []
+        loop = asyncio.get_running_loop()
+        flush: asyncio.Handle | None = None
+
+        def apply_batch() -> None:
+            nonlocal flush
+            flush = None
+            if batch:
+                changes = batch[:]
+                batch.clear()
+                self._apply(epoch, changes)
+
+        try:
+            async for event in self.api.events(self.store.cursor_id()):
+                self.status = replace(self.status, last_event_at=time.time())
+                if event.retry is not None:
+                    retry = event.retry / 1000
+                if event.event == "change":
+                    try:
+                        change = p.decode(event.data, p.Change)
+                        change_epoch = p.parse_event_id(event.id)[0] if event.id else epoch
+                    except p.ProtocolError as exc:
+                        self.on_error("protocol", f"bad change event skipped: {exc}")
+                        continue
+                    if change_epoch != epoch:
+                        apply_batch()
+                        epoch = change_epoch
+                    batch.append(change)
+                    if flush is None:
+                        flush = loop.call_soon(apply_batch)
                     continue
-                self._apply(epoch, [change])
-            elif kind == "hello":
-                hello = p.decode(event.data, p.Hello)
-                epoch = hello.epoch
-                self.live = self.live_once = True
-                self._poll_interval = self.config.poll_min_s
-                self._set_status("live", "Live")
-            elif kind == "reset":
-                await self.full_sync()
-            elif kind == "reauth":
-                self._spawn(self._reauth())
-            elif kind == "bye":
-                self.live_once = False
-                return retry
+                apply_batch()
+                if event.event == "hello":
+                    epoch = p.decode(event.data, p.Hello).epoch
+                    self.live = self.live_once = True
+                    self._poll_interval = self.config.poll_min_s
+                    self._set_status("live", "Live")
+                elif event.event == "reset":
+                    await self.full_sync()
+                elif event.event == "reauth":
+                    self._spawn(self._reauth())
+                elif event.event == "bye":
+                    self.live_once = False
+                    return retry
+        finally:
+            if flush is not None:
+                flush.cancel()
+            apply_batch()
         return retry
 
     def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]

@@ -41,6 +41,7 @@ class Relay:
         self.channel = BroadcastChannel(CHANNEL, bus=bus)
         self.channel.add_listener("message", self._on_message)
         self._off_leader = bus.add_listener("leader_changed", self._on_leader_changed)
+        self._off_gap = bus.add_listener("gap", lambda _epoch, _seq: client._resync())
         self._visible: dict[str, bool] = {}
         self._older_waiters: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -70,6 +71,7 @@ class Relay:
 
     async def close(self) -> None:
         self._off_leader()
+        self._off_gap()
         self.channel.close()
         for task in list(self._tasks):
             task.cancel()
@@ -89,6 +91,7 @@ class Relay:
     # --- leadership -----------------------------------------------------------------------------
 
     def _on_leader_changed(self, epoch: int, leader_id: Any) -> None:
+        self.client._resync()
         if self.bus.is_leader:
             self._spawn(self.client._start_leading())
         elif self.client.engine is not None:

@@ -94,6 +94,12 @@ async def test_three_processes_one_stream_and_failover(tmp_path: Path) -> None:
         (leader,) = await leaders()
         cid = await procs[0].call("create", title="three")
         await procs[0].call("wait_synced")
+
+        async def all_see_it() -> bool:
+            states = [await proc.call("state") for proc in procs]
+            return all(cid in state for state in states)
+
+        await wait_until(all_see_it, what="every process to show the new conversation")
         await leader.kill()
         survivors = [p for p in procs if p is not leader]
         sent = [
