@@ -78,6 +78,34 @@ async def latency_run(a: Client, b: Client, cid: str, n: int) -> list[float]:
     return out
 
 
+async def cold_open(n: int = 10_000, runs: int = 5) -> list[float]:
+    """Time ``Client.open`` (cache load, model, bus) with ``n`` cached conversations."""
+    from core import protocol as p
+    from core.store import LocalStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="concord-open-"))
+    cfg = ClientConfig("http://127.0.0.1:9", tmp / "data", "alice", runtime_dir=tmp / "run",
+                       sync=False)
+    store = LocalStore(Path(cfg.data_dir) / "profiles" / cfg.profile_key / "cache.db")
+    convs = [
+        p.Conversation(id=f"00000000-0000-4000-8000-{i:012d}", title=f"Conversation {i}",
+                       pinned=i % 50 == 0, version=1, creator="alice", members=["alice", "bob"],
+                       created_at=i, updated_at=i, message_count=i % 7, read_seq=0,
+                       unread=i % 7)
+        for i in range(n)
+    ]
+    store.apply_snapshot(p.Snapshot(epoch=1, head=n, conversations=convs))
+    store.close()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        client = await Client.open(cfg)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert len(client.conversations()) == n
+        await client.close()
+    return times
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=200)
@@ -145,6 +173,9 @@ async def main() -> None:
           f"max {max(one):6.2f}")
     print(f"  +100 extra subscribers:  p50 {pct(hundred, 50):6.2f}  p99 {pct(hundred, 99):6.2f}  "
           f"max {max(hundred):6.2f}")
+    opens = await cold_open()
+    print(f"Client.open with 10,000 cached conversations: median {sorted(opens)[2]:.1f} ms, "
+          f"max {max(opens):.1f} ms over {len(opens)} opens")
     print(f"poll requests while live: {polls:.0f} in {args.idle:.0f} s idle = {per_hour:.1f}/hour "
           f"(states {live})")
 
