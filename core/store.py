@@ -67,6 +67,9 @@ class Applied:
     removed: set[str] = field(default_factory=set)
     messages: dict[str, list[p.Message]] = field(default_factory=dict)
     changes: list[p.Change] = field(default_factory=list)
+    # A full sync's conversations this cache had never seen: their messages are history to
+    # show, not arrivals to announce (no "new message" notification, no jump).
+    first_seen: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.upserted or self.removed or self.messages)
@@ -246,13 +249,19 @@ class LocalStore:
                 db.execute("DELETE FROM conversations WHERE id=?", (cid,))
                 db.execute("DELETE FROM messages WHERE conversation_id=?", (cid,))
                 done.removed.add(cid)
+            done.first_seen = seen - before
             for cid, msgs in snap.messages.items():
+                have = {
+                    r[0]
+                    for r in db.execute("SELECT seq FROM messages WHERE conversation_id=?", (cid,))
+                }
                 db.executemany(
                     "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?)",
                     [(m.conversation_id, m.seq, m.id, p.encode(m)) for m in msgs],
                 )
-                if msgs:
-                    done.messages[cid] = msgs
+                fresh = [m for m in msgs if m.seq not in have]
+                if fresh and cid not in done.first_seen:
+                    done.messages[cid] = fresh
             self._set_meta("cursor", p.format_event_id(snap.epoch, snap.head))
             self._set_meta("full_sync_at", str(int(time.time() * 1000)))
         return done

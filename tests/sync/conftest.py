@@ -67,9 +67,19 @@ class LiveServer:
         self.app = create_app(self.settings)
         self.thread = ServerThread(self.app).start()
         self.url = self.thread.url
+        self.running = True
 
     def stop(self) -> None:
-        self.thread.stop()
+        if self.running:
+            self.thread.stop()
+            self.running = False
+
+    def restart(self) -> None:
+        """A fresh server process-alike on the same data and the same port."""
+        self.stop()
+        self.app = create_app(self.settings)
+        self.thread = ServerThread(self.app, port=self.thread.port).start()
+        self.running = True
 
     async def snapshot(self, user: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.url + "/api/v1") as c:
