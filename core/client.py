@@ -142,6 +142,7 @@ class Client:
             on_error=lambda kind, msg: self._emit_error(ErrorInfo(kind, msg)),
             config=self.config.engine,
         )
+        self.engine.on_trace = self._trace
         self.sender = OutboxSender(
             self.engine,
             on_settled=self._outbox_changed,
@@ -192,6 +193,10 @@ class Client:
                 cb(*args)
             except Exception:
                 log.exception("%s listener failed", event)
+
+    def _trace(self, source: str, text: str) -> None:
+        if self._listeners["trace"]:
+            self._emit("trace", source, text)
 
     def _emit_error(self, info: ErrorInfo) -> None:
         self._emit("error", info)

@@ -93,6 +93,7 @@ class SyncEngine:
         self.live_once = False  # the last connection reached ``hello`` (resets the backoff)
         self._need_sign_in = False  # the server refused us even with fresh tokens
         self._background: set[asyncio.Task[None]] = set()
+        self.on_trace: Callable[[str, str], None] = lambda source, text: None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -318,6 +319,7 @@ class SyncEngine:
                 self.status = replace(self.status, last_event_at=time.time())
                 if event.retry is not None:
                     retry = event.retry / 1000
+                self.on_trace("sse", f"{event.event} {event.id}".strip())
                 if event.event == "change":
                     try:
                         change = p.decode(event.data, p.Change)

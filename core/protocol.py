@@ -286,7 +286,7 @@ def decode(data: bytes | str, type_: type[T]) -> T:
         return dec.decode(data)
     except msgspec.ValidationError as exc:
         raise ProtocolError(str(exc)) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
         raise MalformedError(f"malformed JSON: {exc}") from None
 
 

@@ -159,6 +159,7 @@ class Relay:
         msg = event.data
         if not isinstance(msg, dict):
             return
+        self.client._trace("bus", f"{msg.get('t')} from {event.sender} (seq {event.seq})")
         try:
             self._handle(msg)
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:

@@ -1,0 +1,231 @@
+"""Wire frames: a 4-byte big-endian length, then one JSON object with a version field ``v``.
+
+Every frame carries the fencing epoch ``e`` of the hub it is addressed to or comes from. Message
+frames are built by hand (bytes formatting) so that the hub can forward the sender's bytes
+unchanged: it only splices ``{"s":<seq>,"src":"<member>",`` in front of the sender's JSON object.
+Control frames are small ``msgspec.Struct`` s. Decoding is strict (unknown fields are errors), and
+a message's data stays a ``msgspec.Raw`` until each receiver decodes its own copy. Never pickle.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Any
+
+import msgspec
+from msgspec import Raw, Struct
+
+from ._errors import DataCloneError
+
+VERSION = 1
+MAX_FRAME = 1 << 20  # bytes of JSON per frame, hard limit both ways
+MAX_DATA = MAX_FRAME - 4096  # room for the envelope around a message's data
+_LEN = struct.Struct(">I")
+pack_len = _LEN.pack
+MEMBER_ID = re.compile(r"[0-9A-Za-z_.-]{1,64}")
+
+_encoder = msgspec.json.Encoder()
+encode_json = _encoder.encode
+decode_json = msgspec.json.Decoder().decode
+
+
+class FrameError(ValueError):
+    """The byte stream cannot be split into frames; the connection must be dropped."""
+
+
+class FrameReader:
+    """Incremental splitter of a byte stream into frame payloads."""
+
+    __slots__ = ("_buf", "_max")
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buf = bytearray()
+        self._max = max_frame
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; return the complete payloads. Raises FrameError on a bad length."""
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        off = 0
+        n = len(buf)
+        while n - off >= 4:
+            (size,) = _LEN.unpack_from(buf, off)
+            if size == 0 or size > self._max:
+                raise FrameError(f"bad frame length {size}")
+            end = off + 4 + size
+            if end > n:
+                break
+            out.append(bytes(buf[off + 4 : end]))
+            off = end
+        if off:
+            del buf[:off]
+        return out
+
+
+def encode_data(data: Any) -> tuple[bytes, Any]:
+    """Encode a JSON value once; return ``(raw, decoded_copy)`` or raise DataCloneError.
+
+    Accepted: dict with str keys, list, str, int, finite float, bool, None — exactly the values
+    whose JSON round trip is equal to the original. Tuples, sets, bytes, NaN/inf, non-str keys,
+    dataclasses etc. are rejected (they would arrive changed).
+    """
+    try:
+        raw = _encoder.encode(data)
+        copy = decode_json(raw)
+        same = copy == data
+    except Exception as exc:  # TypeError, ValueError, OverflowError, RecursionError, ...
+        raise DataCloneError(f"data is not JSON-serializable: {exc}") from None
+    if not same:
+        raise DataCloneError("data is not a plain JSON value (tuple, set, NaN, non-str key, ...?)")
+    if len(raw) > MAX_DATA:
+        raise DataCloneError(f"data too large: {len(raw)} bytes encoded (max {MAX_DATA})")
+    return raw, copy
+
+
+def post_body(name_json: bytes, mid: int, t: int, raw: bytes) -> bytes:
+    """The part of a message frame after the epoch: ``"v":1,"k":"m","c":..,"id":..,"t":..,"d":..}``.
+
+    ``t`` is the post time (``time.monotonic_ns()``, one clock for all processes of a host):
+    a channel created later than that does not receive the message, whichever process it is in.
+    """
+    return b'"v":1,"k":"m","c":%b,"id":%d,"t":%d,"d":%b}' % (name_json, mid, t, raw)
+
+
+def frame(obj: Struct) -> bytes:
+    """Encode a control frame with its length prefix."""
+    body = _encoder.encode(obj)
+    if len(body) > MAX_FRAME:
+        raise DataCloneError(f"frame too large: {len(body)} bytes")
+    return pack_len(len(body)) + body
+
+
+# --- follower -> hub -------------------------------------------------------------------------
+
+
+class _ToHub(Struct, tag_field="k", forbid_unknown_fields=True, kw_only=True):
+    e: int
+    v: int
+
+
+class Hello(_ToHub, tag="hello"):
+    """First frame on a connection. ``le``/``ls``: last (epoch, seq) this member saw."""
+
+    m: str
+    pid: int
+    le: int
+    ls: int
+    p: list[str] = []
+
+
+class Post(_ToHub, tag="m"):
+    c: str
+    id: int
+    t: int
+    d: Raw
+
+
+class Provide(_ToHub, tag="prov"):
+    p: list[str]
+
+
+class StateRequest(_ToHub, tag="sreq"):
+    to: str
+    n: str
+    rid: int
+
+
+class StateReply(_ToHub, tag="srep"):
+    to: str
+    rid: int
+    ok: bool
+    at: int = 0
+    d: Raw = Raw(b"null")
+
+
+class Yield(_ToHub, tag="yield"):
+    """Ask the leader to hand leadership over to the sender."""
+
+
+ToHub = Hello | Post | Provide | StateRequest | StateReply | Yield
+decode_to_hub = msgspec.json.Decoder(ToHub).decode
+
+
+# --- hub -> follower -------------------------------------------------------------------------
+
+
+class _FromHub(Struct, tag_field="k", forbid_unknown_fields=True, kw_only=True):
+    e: int
+    v: int
+
+
+class Member(Struct, forbid_unknown_fields=True):
+    m: str
+    pid: int
+    p: list[str] = []
+
+
+class Welcome(_FromHub, tag="welcome"):
+    """``s``: last seq issued; ``b``/``be``: (seq, epoch) the epoch started from; ``r``: first
+    seq about to be replayed (``s + 1`` when nothing is)."""
+
+    l: str  # noqa: E741
+    s: int
+    b: int
+    be: int
+    r: int
+    ms: list[Member]
+
+
+class Msg(_FromHub, tag="m"):
+    s: int
+    src: str
+    c: str
+    id: int
+    t: int
+    d: Raw
+
+
+class Ack(_FromHub, tag="ack"):
+    id: int
+
+
+class Members(_FromHub, tag="mem"):
+    l: str  # noqa: E741
+    ms: list[Member]
+
+
+class RoutedRequest(_FromHub, tag="sreq"):
+    src: str
+    to: str
+    n: str
+    rid: int
+
+
+class RoutedReply(_FromHub, tag="srep"):
+    src: str
+    to: str
+    rid: int
+    ok: bool
+    at: int = 0
+    d: Raw = Raw(b"null")
+
+
+class Handover(_FromHub, tag="handover"):
+    to: str
+
+
+FromHub = Welcome | Msg | Ack | Members | RoutedRequest | RoutedReply | Handover
+decode_from_hub = msgspec.json.Decoder(FromHub).decode
+
+
+def salvage_channel(payload: bytes) -> str | None:
+    """Best effort: the channel name of a frame that failed validation (for ``messageerror``)."""
+    try:
+        obj = decode_json(payload)
+    except Exception:
+        return None
+    if isinstance(obj, dict) and obj.get("k") == "m" and isinstance(obj.get("c"), str):
+        return obj["c"]
+    return None

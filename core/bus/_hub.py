@@ -1,0 +1,379 @@
+"""The leader's hub: accepts followers, sequences and fans out messages, routes control frames.
+
+Forwarding never re-encodes a message: the sender's JSON bytes are validated once (data kept as
+``msgspec.Raw``) and forwarded with ``{"s":<seq>,"src":"<member>",`` spliced in front. Writes are
+batched (one ``write`` per connection per loop callback). A sender's messages are acknowledged
+only once every connection's send buffer has drained into the kernel, so an acknowledged message
+survives a ``kill -9`` of the hub; unacknowledged ones are resent by the follower after failover
+and dropped as duplicates by receivers that already had them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from . import _frames as F
+from ._frames import FrameError, FrameReader, frame, pack_len
+
+if TYPE_CHECKING:
+    from ._bus import LocalBus
+    from ._transport import Transport
+
+log = logging.getLogger("core.bus")
+
+MAX_BUFFERED = 16 << 20  # bytes queued for one follower before it is dropped as too slow
+STALL_S = 5.0  # a follower that reads nothing for this long is dropped
+HELLO_S = 5.0
+RING_FRAMES = 20_000  # replay ring for members reconnecting after a failover or a drop
+RING_BYTES = 16 << 20
+
+
+class HubConn(asyncio.Protocol):
+    """One follower connection, as seen by the hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.transport: asyncio.Transport | None = None
+        self.reader = FrameReader()
+        self.member: str | None = None
+        self.src_json = b""
+        self.pid = 0
+        self.providers: list[str] = []
+        self.out: list[bytes] = []
+        self.paused_at: float | None = None
+        self._hello_timer: asyncio.TimerHandle | None = None
+        self.closed: asyncio.Future[None] = hub.loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if not self.hub.transport.peer_ok(transport):
+            log.warning("bus hub: refused a connection from another user")
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.transport.set_write_buffer_limits(high=0, low=0)  # exact drain notifications
+        self.hub.pending.add(self)
+        self._hello_timer = asyncio.get_running_loop().call_later(HELLO_S, self.drop, "no hello")
+
+    def data_received(self, data: bytes) -> None:
+        hub = self.hub
+        try:
+            frames = self.reader.feed(data)
+        except FrameError as exc:
+            self.drop(str(exc))
+            return
+        for payload in frames:
+            if not hub.on_frame(self, payload):
+                break
+        hub.schedule_flush()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.hub.lost(self)
+
+    def pause_writing(self) -> None:
+        self.paused_at = self.hub.loop.time()
+        self.hub.unflushed.add(self)
+        self.hub.arm_stall_check()
+
+    def resume_writing(self) -> None:
+        self.paused_at = None
+        hub = self.hub
+        hub.unflushed.discard(self)
+        if not hub.unflushed and hub.acks:
+            hub.send_acks()
+
+    def drop(self, reason: str) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.warning("bus hub: dropping member %s: %s", self.member or "(no hello)", reason)
+            self.transport.abort()
+
+    def hello_done(self) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
+
+
+class Hub:
+    """Hosts the scope's bus for followers; lives exactly as long as this process leads."""
+
+    def __init__(
+        self, bus: LocalBus, transport: Transport, epoch: int, base_epoch: int, base_seq: int
+    ) -> None:
+        self.bus = bus
+        self.loop = bus._loop
+        self.transport = transport
+        self.epoch = epoch
+        self.base_epoch = base_epoch
+        self.base = base_seq
+        self.seq = base_seq
+        self.conns: dict[str, HubConn] = {}
+        self.pending: set[HubConn] = set()
+        self.unflushed: set[HubConn] = set()
+        self.acks: dict[HubConn, int] = {}
+        self._dirty: set[HubConn] = set()
+        self._flush_scheduled = False
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._ring: deque[tuple[int, bytes]] = deque()
+        self._ring_bytes = 0
+        self._server: Any = None
+        self._own_stamp = b'"src":%b,"e":%d,' % (F.encode_json(bus.member_id), epoch)
+
+    async def start(self) -> None:
+        self._server = await self.transport.serve(lambda: HubConn(self))
+
+    async def close(self, grace: float = 1.0) -> None:
+        """Flush, close every connection (followers see EOF), remove the socket."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._flush()
+        conns = [c for c in (*self.conns.values(), *self.pending) if c.transport is not None]
+        self.conns.clear()
+        self.pending.clear()
+        for conn in conns:
+            conn.transport.close()  # type: ignore[union-attr]  # after its buffer drains
+        self.transport.cleanup()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+        if conns:
+            await asyncio.wait([c.closed for c in conns], timeout=grace)
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def publish_local(self, body: bytes) -> int:
+        """Sequence and fan out a message posted in this (the leader's) process."""
+        seq = self.seq = self.seq + 1
+        stamp = b'{"s":%d,%b' % (seq, self._own_stamp)
+        self._fanout(pack_len(len(stamp) + len(body)) + stamp + body, None, seq)
+        return seq
+
+    def _fanout(self, data: bytes, exclude: HubConn | None, seq: int) -> None:
+        self.bus._pos_seq = seq
+        ring = self._ring
+        ring.append((seq, data))
+        self._ring_bytes += len(data)
+        while len(ring) > RING_FRAMES or self._ring_bytes > RING_BYTES:
+            self._ring_bytes -= len(ring.popleft()[1])
+        dirty = self._dirty
+        for conn in self.conns.values():
+            if conn is not exclude:
+                conn.out.append(data)
+                dirty.add(conn)
+        self.schedule_flush()
+
+    def _send(self, conn: HubConn, data: bytes) -> None:
+        conn.out.append(data)
+        self._dirty.add(conn)
+        self.schedule_flush()
+
+    def _broadcast(self, data: bytes) -> None:
+        for conn in self.conns.values():
+            conn.out.append(data)
+            self._dirty.add(conn)
+        self.schedule_flush()
+
+    def schedule_flush(self) -> None:
+        if not self._flush_scheduled and (self._dirty or self.acks):
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        for conn in self._dirty:
+            out, t = conn.out, conn.transport
+            if not out or t is None or t.is_closing():
+                out.clear()
+                continue
+            t.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+            if t.get_write_buffer_size() > MAX_BUFFERED:
+                conn.drop(f"slow reader ({t.get_write_buffer_size()} bytes queued)")
+        self._dirty.clear()
+        if self.acks and not self.unflushed:
+            self.send_acks()
+
+    def send_acks(self) -> None:
+        acks, self.acks = self.acks, {}
+        for conn, mid in acks.items():
+            t = conn.transport
+            if t is not None and not t.is_closing():
+                t.write(frame(F.Ack(e=self.epoch, v=F.VERSION, id=mid)))
+
+    def arm_stall_check(self) -> None:
+        if self._stall_timer is None:
+            self._stall_timer = self.loop.call_later(1.0, self._check_stalls)
+
+    def _check_stalls(self) -> None:
+        self._stall_timer = None
+        now = self.loop.time()
+        for conn in list(self.unflushed):
+            if conn.paused_at is not None and now - conn.paused_at > STALL_S:
+                conn.drop(f"read nothing for {STALL_S:.0f} s")
+                self.unflushed.discard(conn)
+        if self.unflushed:
+            self.arm_stall_check()
+        elif self.acks:
+            self.send_acks()
+
+    # --- input --------------------------------------------------------------------------------
+
+    def on_frame(self, conn: HubConn, payload: bytes) -> bool:
+        """Handle one frame from a follower; False if the connection was dropped."""
+        try:
+            f = F.decode_to_hub(payload)
+        except Exception as exc:
+            conn.drop(f"invalid frame: {str(exc)[:80]}")
+            return False
+        if f.v != F.VERSION:
+            conn.drop(f"unsupported version {f.v}")
+            return False
+        if conn.member is None:
+            if type(f) is not F.Hello:
+                conn.drop("first frame is not hello")
+                return False
+            return self._hello(conn, f)
+        if f.e != self.epoch:
+            conn.drop(f"frame of epoch {f.e}, hub epoch is {self.epoch}")
+            return False
+        kind = type(f)
+        if kind is F.Post:
+            if payload[0] != 0x7B:  # "{" — the splice below relies on it
+                conn.drop("message frame does not start with '{'")
+                return False
+            seq = self.seq = self.seq + 1
+            stamp = b'{"s":%d,"src":%b,' % (seq, conn.src_json)
+            self._fanout(
+                b"".join((pack_len(len(stamp) + len(payload) - 1), stamp, memoryview(payload)[1:])),
+                conn,
+                seq,
+            )
+            self.acks[conn] = f.id
+            self.bus._receive(conn.member, f.id, f.c, f.d, seq, f.t)
+        elif kind is F.StateRequest or kind is F.StateReply:
+            self.route(conn.member, f)
+        elif kind is F.Provide:
+            conn.providers = list(f.p)
+            self.members_changed()
+        elif kind is F.Yield:
+            self.handover(conn.member)
+        else:
+            conn.drop(f"unexpected {kind.__name__} frame")
+            return False
+        return True
+
+    def _hello(self, conn: HubConn, h: F.Hello) -> bool:
+        if not F.MEMBER_ID.fullmatch(h.m) or h.m == self.bus.member_id:
+            conn.drop("bad member id")
+            return False
+        if h.e > self.epoch:
+            conn.drop(f"member knows epoch {h.e} > {self.epoch}; this hub is stale")
+            self.bus._session.restart_leadership(h.e)  # type: ignore[union-attr]
+            return False
+        old = self.conns.pop(h.m, None)
+        if old is not None:
+            old.drop("replaced by a new connection")
+        self.pending.discard(conn)
+        conn.hello_done()
+        conn.member = h.m
+        conn.src_json = F.encode_json(h.m)
+        conn.pid = h.pid
+        conn.providers = list(h.p)
+        if h.le == self.epoch:
+            start: int | None = h.ls + 1
+        elif h.le:
+            start = self.base + 1
+        else:
+            start = None
+        replay: list[bytes] = []
+        first = self.seq + 1
+        if start is not None and self._ring:
+            lo = self._ring[0][0]
+            skip = max(0, start - lo)
+            replay = [data for _s, data in itertools.islice(self._ring, skip, None)]
+            if replay:
+                first = max(lo, start)
+        welcome = F.Welcome(
+            e=self.epoch,
+            v=F.VERSION,
+            l=self.bus.member_id,
+            s=self.seq,
+            b=self.base,
+            be=self.base_epoch,
+            r=first,
+            ms=self.member_list(extra=conn),
+        )
+        conn.out.append(frame(welcome))
+        conn.out.extend(replay)
+        self._dirty.add(conn)
+        self.conns[h.m] = conn
+        self.members_changed(exclude=conn)
+        return True
+
+    def lost(self, conn: HubConn) -> None:
+        self.pending.discard(conn)
+        self.unflushed.discard(conn)
+        self.acks.pop(conn, None)
+        self._dirty.discard(conn)
+        if conn.member is not None and self.conns.get(conn.member) is conn:
+            del self.conns[conn.member]
+            self.members_changed()
+        if not self.unflushed and self.acks:
+            self.send_acks()
+
+    # --- membership, routing, handover ---------------------------------------------------------
+
+    def member_list(self, extra: HubConn | None = None) -> list[F.Member]:
+        bus = self.bus
+        ms = [F.Member(m=bus.member_id, pid=os.getpid(), p=bus._state.names())]
+        conns = list(self.conns.values())
+        if extra is not None and extra not in conns:
+            conns.append(extra)
+        ms.extend(F.Member(m=c.member, pid=c.pid, p=c.providers) for c in conns if c.member)
+        return ms
+
+    def members_changed(self, exclude: HubConn | None = None) -> None:
+        ms = self.member_list()
+        self.bus._set_members(self.bus.member_id, ms)
+        data = frame(F.Members(e=self.epoch, v=F.VERSION, l=self.bus.member_id, ms=ms))
+        for conn in self.conns.values():
+            if conn is not exclude:
+                self._send(conn, data)
+
+    def route(self, src: str, f: F.StateRequest | F.StateReply) -> None:
+        """Deliver a state request/reply from ``src`` to its ``to`` member (maybe ourselves)."""
+        if type(f) is F.StateRequest:
+            out: Any = F.RoutedRequest(
+                e=self.epoch, v=F.VERSION, src=src, to=f.to, n=f.n, rid=f.rid
+            )
+        else:
+            out = F.RoutedReply(
+                e=self.epoch, v=F.VERSION, src=src, to=f.to, rid=f.rid, ok=f.ok, at=f.at, d=f.d
+            )
+        if f.to == self.bus.member_id:
+            self.bus._on_control(out)
+            return
+        conn = self.conns.get(f.to)
+        if conn is not None:
+            try:
+                self._send(conn, frame(out))
+                return
+            except F.DataCloneError:
+                pass
+        if type(f) is F.StateRequest:  # unknown target or too large: fail fast
+            self.route(f.to, F.StateReply(e=self.epoch, v=F.VERSION, to=src, rid=f.rid, ok=False))
+
+    def handover(self, successor: str) -> None:
+        """Tell everyone who should lead next, then step down."""
+        self._broadcast(frame(F.Handover(e=self.epoch, v=F.VERSION, to=successor)))
+        self.bus._session.stop_leading(holdoff=True)  # type: ignore[union-attr]

@@ -1,0 +1,326 @@
+"""Keeps a bus either leading (lock + hub) or connected to the leader's hub, across failovers.
+
+Election: whoever takes the OS lock leads; it bumps the fencing epoch and serves the hub. A
+follower notices a dead leader by EOF on its socket and at once races for the lock; while no hub
+answers it polls (lock, then connect) every 20 ms, slower after a while. Nothing here blocks
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from . import _frames as F
+from ._frames import FrameError, FrameReader, frame, pack_len
+from ._hub import Hub
+from ._lock import LeaderLock
+
+if TYPE_CHECKING:
+    from ._bus import LocalBus
+    from ._runtime import ScopePaths
+    from ._transport import Transport
+
+log = logging.getLogger("core.bus")
+
+HOLDOFF_S = 1.0  # after stepping down / a handover to someone else: don't race for the lock
+WELCOME_S = 3.0
+MAX_OUTBOX = 100_000  # messages kept for resending after a failover (unacked + unsent)
+MAX_OUTBOX_BYTES = 64 << 20
+
+
+def poll_interval(waited: float) -> float:
+    return 0.02 if waited < 1.0 else 0.1 if waited < 5.0 else 0.25
+
+
+class Link(asyncio.Protocol):
+    """The follower's connection to the hub."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.bus = session.bus
+        self.transport: asyncio.Transport | None = None
+        self.reader = FrameReader()
+        self.epoch = 0
+        self.prefix = b""
+        self.out: list[bytes] = []
+        self._flush_scheduled = False
+        loop = self.bus._loop
+        self.welcomed: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if not self.session.transport.peer_ok(transport):
+            log.warning("bus: the hub socket belongs to another user; not using it")
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        bus = self.bus
+        hello = F.Hello(
+            e=bus._max_epoch,
+            v=F.VERSION,
+            m=bus.member_id,
+            pid=os.getpid(),
+            le=bus._pos_epoch,
+            ls=bus._pos_seq,
+            p=bus._state.names(),
+        )
+        self.transport.write(frame(hello))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.reader.feed(data)
+        except FrameError as exc:
+            log.warning("bus: bad frame from hub (%s); reconnecting", exc)
+            self.abort()
+            return
+        on_frame = self.bus._on_hub_frame
+        for payload in frames:
+            if self.done.done():
+                break
+            on_frame(self, payload)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+        if not self.welcomed.done():
+            self.welcomed.cancel()
+
+    @property
+    def ready(self) -> bool:
+        return self.welcomed.done() and not self.welcomed.cancelled() and not self.done.done()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.prefix = b'{"e":%d,' % epoch
+
+    def send_body(self, body: bytes) -> None:
+        prefix = self.prefix
+        self.out.append(pack_len(len(prefix) + len(body)))
+        self.out.append(prefix)
+        self.out.append(body)
+        self._schedule()
+
+    def send_frame(self, data: bytes) -> None:
+        self.out.append(data)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.bus._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        out, t = self.out, self.transport
+        if out and t is not None and not t.is_closing():
+            t.write(b"".join(out))
+        out.clear()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Session:
+    """Election loop + outbox of one cross-process bus."""
+
+    def __init__(self, bus: LocalBus, paths: ScopePaths, transport: Transport) -> None:
+        self.bus = bus
+        self.loop = bus._loop
+        self.paths = paths
+        self.transport = transport
+        self.lock = LeaderLock(paths.lock, paths.epoch)
+        self.hub: Hub | None = None
+        self.link: Link | None = None
+        self.outbox: deque[tuple[int, bytes]] = deque()
+        self._outbox_bytes = 0
+        self._outbox_warned = False
+        self.holdoff_until = 0.0
+        self._leading: asyncio.Future[None] | None = None
+        self._epoch_floor = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self.loop.create_task(self._run())
+
+    @property
+    def connected(self) -> bool:
+        return self.hub is not None or (self.link is not None and self.link.ready)
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    def queue_post(self, mid: int, body: bytes) -> None:
+        outbox = self.outbox
+        outbox.append((mid, body))
+        self._outbox_bytes += len(body)
+        if len(outbox) > MAX_OUTBOX or self._outbox_bytes > MAX_OUTBOX_BYTES:
+            self._outbox_bytes -= len(outbox.popleft()[1])
+            if not self._outbox_warned:
+                self._outbox_warned = True
+                log.warning("bus: outbox full while the hub is unreachable; dropping oldest")
+        link = self.link
+        if link is not None and link.ready:
+            link.send_body(body)
+
+    def acked(self, mid: int) -> None:
+        outbox = self.outbox
+        while outbox and outbox[0][0] <= mid:
+            self._outbox_bytes -= len(outbox.popleft()[1])
+        if not outbox:
+            self._outbox_warned = False
+            self.bus._notify_changed()
+
+    def resend_outbox(self, link: Link) -> None:
+        for _mid, body in self.outbox:
+            link.send_body(body)
+
+    def send_control(self, obj: Any) -> bool:
+        """Send a control frame to the hub (or hand it to our own hub). False if not connected."""
+        hub = self.hub
+        if hub is not None:
+            obj.e = hub.epoch
+            if isinstance(obj, F.StateRequest | F.StateReply):
+                hub.route(self.bus.member_id, obj)
+            elif isinstance(obj, F.Provide):
+                hub.members_changed()
+            return True
+        link = self.link
+        if link is None or not link.ready:
+            return False
+        obj.e = link.epoch
+        link.send_frame(frame(obj))
+        return True
+
+    # --- election loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        bus = self.bus
+        failing_since: float | None = None
+        while not bus._closed:
+            now = self.loop.time()
+            if now >= self.holdoff_until:
+                try:
+                    got = self.lock.try_acquire()
+                except OSError as exc:
+                    bus._degrade(f"lock file unusable: {exc}")
+                    return
+                if got:
+                    failing_since = None
+                    if not await self._lead():
+                        return
+                    continue
+            link = await self._connect()
+            if link is not None:
+                failing_since = None
+                await link.done
+                self.link = None
+                bus._link_lost()
+                continue
+            failing_since = failing_since if failing_since is not None else now
+            await asyncio.sleep(poll_interval(now - failing_since))
+
+    async def _connect(self) -> Link | None:
+        try:
+            _t, link = await self.transport.connect(lambda: Link(self))
+        except OSError:
+            return None
+        self.link = link
+        try:
+            async with asyncio.timeout(WELCOME_S):
+                await asyncio.shield(link.welcomed)
+        except (TimeoutError, asyncio.CancelledError):
+            if not link.welcomed.cancelled() and not link.welcomed.done():
+                link.abort()
+            if self.bus._closed:
+                raise
+        if not link.ready:
+            link.abort()
+            self.link = None
+            return None
+        return link
+
+    async def _lead(self) -> bool:
+        bus = self.bus
+        try:
+            epoch = self.lock.bump_epoch(floor=max(bus._max_epoch, self._epoch_floor))
+        except OSError as exc:
+            self.lock.release()
+            bus._degrade(f"epoch file unusable: {exc}")
+            return False
+        hub = Hub(bus, self.transport, epoch, bus._pos_epoch, bus._pos_seq)
+        try:
+            await hub.start()
+        except OSError as exc:
+            self.lock.release()
+            bus._degrade(f"cannot listen on {self.transport.address}: {exc}")
+            return False
+        self.hub = hub
+        self._leading = self.loop.create_future()
+        bus._became_leader(epoch)
+        for _mid, body in self.outbox:
+            hub.publish_local(body)
+        self.outbox.clear()
+        self._outbox_bytes = 0
+        try:
+            await self._leading
+        finally:
+            self.hub = None
+            self._leading = None
+            try:
+                await hub.close()
+            finally:
+                self.lock.release()
+                bus._lost_leadership()
+        return True
+
+    def stop_leading(self, *, holdoff: bool) -> None:
+        if holdoff:
+            self.holdoff_until = self.loop.time() + HOLDOFF_S
+        if self._leading is not None and not self._leading.done():
+            self._leading.set_result(None)
+
+    def restart_leadership(self, floor: int) -> None:
+        """A member knows a newer epoch than ours: lead again above it (no hold-off)."""
+        self._epoch_floor = max(self._epoch_floor, floor)
+        self.stop_leading(holdoff=False)
+
+    def on_handover(self, successor: str) -> None:
+        if successor != self.bus.member_id:
+            self.holdoff_until = self.loop.time() + HOLDOFF_S
+        else:
+            self.holdoff_until = 0.0
+
+    async def close(self, drain_timeout: float = 1.0) -> None:
+        """Deliver what is queued (bounded wait), stop leading or disconnect, stop the loop."""
+        bus = self.bus
+        link = self.link
+        if link is not None and link.ready and self.outbox:
+            with contextlib.suppress(TimeoutError):
+                await bus._wait_for(lambda: not self.outbox or not link.ready, drain_timeout)
+        task = self._task
+        if self._leading is not None and not self._leading.done():
+            self._leading.set_result(None)  # _lead() closes the hub, then the loop sees _closed
+            if task is not None:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(task), 3.0)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+        self.lock.close()

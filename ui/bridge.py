@@ -1,0 +1,83 @@
+"""Turns the core ``Client``'s callbacks into Qt signals, coalesced to one delivery per frame.
+
+A burst of remote changes (say 1,000 in a few milliseconds) becomes at most one
+``conversationsChanged`` per ~16 ms carrying the latest view of each touched conversation, so
+models update each row once and views repaint once per frame, not once per event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+FRAME_MS = 16
+
+
+class ClientBridge(QObject):
+    conversationsChanged = Signal(list, list)  # views changed or added, ids removed
+    messagesAdded = Signal(str, list)  # conversation id, [MessageView]
+    statusChanged = Signal(object)  # core SyncStatus
+    conflict = Signal(object)  # core Conflict
+    error = Signal(object)  # core ErrorInfo
+
+    def __init__(self, client: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self._changed: dict[str, Any] = {}
+        self._removed: set[str] = set()
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(FRAME_MS)
+        self._timer.timeout.connect(self.flush)
+        self._offs = [
+            client.on("conversation_changed", self._on_changed),
+            client.on("conversation_removed", self._on_removed),
+            client.on("messages_added", self._on_messages),
+            client.on("status_changed", self.statusChanged.emit),
+            client.on("conflict", self.conflict.emit),
+            client.on("error", self.error.emit),
+        ]
+        self.deliveries = 0  # how many coalesced deliveries were made (for the benchmark)
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _on_changed(self, view: Any) -> None:
+        self._removed.discard(view.id)
+        self._changed[view.id] = view
+        self._schedule()
+
+    def _on_removed(self, cid: str) -> None:
+        self._changed.pop(cid, None)
+        self._messages.pop(cid, None)
+        self._removed.add(cid)
+        self._schedule()
+
+    def _on_messages(self, cid: str, messages: list[Any]) -> None:
+        bucket = self._messages.setdefault(cid, {})
+        for m in messages:
+            bucket[m.id] = m
+        self._schedule()
+
+    def flush(self) -> None:
+        self._timer.stop()
+        changed, removed, messages = (
+            list(self._changed.values()),
+            list(self._removed),
+            self._messages,
+        )
+        self._changed, self._removed, self._messages = {}, set(), {}
+        if changed or removed:
+            self.deliveries += 1
+            self.conversationsChanged.emit(changed, removed)
+        for cid, by_id in messages.items():
+            self.messagesAdded.emit(cid, list(by_id.values()))
+
+    def close(self) -> None:
+        for off in self._offs:
+            off()
+        self._offs = []
+        self._timer.stop()
