@@ -45,6 +45,7 @@ EVENTS = (
     "status_changed",
     "conflict",
     "error",
+    "trace",  # (source, text): SSE events and bus messages, for the sync inspector
 )
 
 

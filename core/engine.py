@@ -11,6 +11,7 @@ off (``CONCORD_SYNC=off``) or stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -315,38 +316,40 @@ class SyncEngine:
                 self._apply(epoch, changes)
 
         try:
-            async for event in self.api.events(self.store.cursor_id()):
-                self.status = replace(self.status, last_event_at=time.time())
-                if event.retry is not None:
-                    retry = event.retry / 1000
-                self.on_trace("sse", f"{event.event} {event.id}".strip())
-                if event.event == "change":
-                    try:
-                        change = p.decode(event.data, p.Change)
-                        change_epoch = p.parse_event_id(event.id)[0] if event.id else epoch
-                    except p.ProtocolError as exc:
-                        self.on_error("protocol", f"bad change event skipped: {exc}")
+            events = self.api.events(self.store.cursor_id())
+            async with contextlib.aclosing(events):  # closed in this task, even when cancelled
+                async for event in events:
+                    self.status = replace(self.status, last_event_at=time.time())
+                    if event.retry is not None:
+                        retry = event.retry / 1000
+                    self.on_trace("sse", f"{event.event} {event.id}".strip())
+                    if event.event == "change":
+                        try:
+                            change = p.decode(event.data, p.Change)
+                            change_epoch = p.parse_event_id(event.id)[0] if event.id else epoch
+                        except p.ProtocolError as exc:
+                            self.on_error("protocol", f"bad change event skipped: {exc}")
+                            continue
+                        if change_epoch != epoch:
+                            apply_batch()
+                            epoch = change_epoch
+                        batch.append(change)
+                        if flush is None:
+                            flush = loop.call_soon(apply_batch)
                         continue
-                    if change_epoch != epoch:
-                        apply_batch()
-                        epoch = change_epoch
-                    batch.append(change)
-                    if flush is None:
-                        flush = loop.call_soon(apply_batch)
-                    continue
-                apply_batch()
-                if event.event == "hello":
-                    epoch = p.decode(event.data, p.Hello).epoch
-                    self.live = self.live_once = True
-                    self._poll_interval = self.config.poll_min_s
-                    self._set_status("live", "Live")
-                elif event.event == "reset":
-                    await self.full_sync()
-                elif event.event == "reauth":
-                    self._spawn(self._reauth())
-                elif event.event == "bye":
-                    self.live_once = False
-                    return retry
+                    apply_batch()
+                    if event.event == "hello":
+                        epoch = p.decode(event.data, p.Hello).epoch
+                        self.live = self.live_once = True
+                        self._poll_interval = self.config.poll_min_s
+                        self._set_status("live", "Live")
+                    elif event.event == "reset":
+                        await self.full_sync()
+                    elif event.event == "reauth":
+                        self._spawn(self._reauth())
+                    elif event.event == "bye":
+                        self.live_once = False
+                        return retry
         finally:
             if flush is not None:
                 flush.cancel()

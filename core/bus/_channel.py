@@ -206,6 +206,10 @@ class Dispatcher:
             self._scheduled = True
             self._loop.call_soon(self._drain)
 
+    def call(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` after every delivery queued so far (keeps state answers in order)."""
+        self.push((None, fn, None, None, None, None, None, 0))  # type: ignore[arg-type]
+
     def clear(self) -> None:
         self._q.clear()
 
@@ -215,6 +219,12 @@ class Dispatcher:
         popleft = q.popleft
         for _ in range(min(len(q), MAX_BATCH)):
             receivers, poster, raw, copy, seq, sender, error, t = popleft()
+            if receivers is None:
+                try:
+                    poster()
+                except Exception:
+                    log.exception("bus: queued callback raised")
+                continue
             for ch in receivers:
                 if ch is poster or ch._closed or ch._born > t:
                     continue

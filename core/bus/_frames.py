@@ -188,7 +188,11 @@ class Msg(_FromHub, tag="m"):
 
 
 class Ack(_FromHub, tag="ack"):
+    """The sender's messages up to ``id`` are in every member's socket; ``s`` is that one's seq
+    (the hub never sends a member its own messages, so this is how it learns their seqs)."""
+
     id: int
+    s: int
 
 
 class Members(_FromHub, tag="mem"):

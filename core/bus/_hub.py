@@ -120,7 +120,7 @@ class Hub:
         self.conns: dict[str, HubConn] = {}
         self.pending: set[HubConn] = set()
         self.unflushed: set[HubConn] = set()
-        self.acks: dict[HubConn, int] = {}
+        self.acks: dict[HubConn, tuple[int, int]] = {}  # conn -> (message id, its seq)
         self._dirty: set[HubConn] = set()
         self._flush_scheduled = False
         self._stall_timer: asyncio.TimerHandle | None = None
@@ -205,10 +205,10 @@ class Hub:
 
     def send_acks(self) -> None:
         acks, self.acks = self.acks, {}
-        for conn, mid in acks.items():
+        for conn, (mid, seq) in acks.items():
             t = conn.transport
             if t is not None and not t.is_closing():
-                t.write(frame(F.Ack(e=self.epoch, v=F.VERSION, id=mid)))
+                t.write(frame(F.Ack(e=self.epoch, v=F.VERSION, id=mid, s=seq)))
 
     def arm_stall_check(self) -> None:
         if self._stall_timer is None:
@@ -258,7 +258,7 @@ class Hub:
                 conn,
                 seq,
             )
-            self.acks[conn] = f.id
+            self.acks[conn] = (f.id, seq)
             self.bus._receive(conn.member, f.id, f.c, f.d, seq, f.t)
         elif kind is F.StateRequest or kind is F.StateReply:
             self.route(conn.member, f)

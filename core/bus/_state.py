@@ -63,7 +63,8 @@ class StateBroker:
         for m in members:
             if m.m != bus.member_id and name in m.p:
                 return m.m
-        return None
+        # Our member list may be a moment old: ask the leader, it answers "no" at worst.
+        return leader if leader is not None and leader != bus.member_id else None
 
     async def request(self, name: str, seconds: float) -> tuple[Any, int] | None:
         bus = self.bus
@@ -96,81 +97,96 @@ class StateBroker:
             self._pending.pop(rid, None)
 
     async def _local(self, name: str) -> tuple[Any, int] | None:
-        try:
-            raw, at = await self._snapshot(name)
-        except Exception:
-            log.exception("bus: state provider %r failed", name)
-            return None
-        return F.decode_json(raw), at
+        fut: asyncio.Future[tuple[Any, int] | None] = self.bus._loop.create_future()
 
-    async def _snapshot(self, name: str) -> tuple[bytes, int]:
-        value = self.providers[name]()
-        if inspect.isawaitable(value):
-            value = await value
-        raw, _copy = F.encode_data(value)
-        return raw, self.bus._pos_seq
+        def done(raw: bytes | None, at: int) -> None:
+            if not fut.done():
+                fut.set_result(None if raw is None else (F.decode_json(raw), at))
 
-    def on_request(self, f: F.RoutedRequest) -> None:
-        """Another member asks us for ``f.n``: answer (asynchronously if the provider is)."""
-        fn = self.providers.get(f.n)
-        if fn is None:
-            self._reply(f, None, ok=False)
-            return
-        try:
-            value = fn()
-        except Exception:
-            log.exception("bus: state provider %r failed", f.n)
-            self._reply(f, None, ok=False)
-            return
-        if inspect.isawaitable(value):
+        self._run_provider(name, done)
+        return await fut
 
-            async def later() -> None:
-                try:
-                    self._reply(f, await value, ok=True)
-                except Exception:
-                    log.exception("bus: state provider %r failed", f.n)
-                    self._reply(f, None, ok=False)
+    def _run_provider(self, name: str, done: Callable[[bytes | None, int], None]) -> None:
+        """Call the provider once every message processed so far has been delivered here, so
+        the snapshot reflects all of them; ``done(raw_or_None, seq)``."""
+        bus = self.bus
+        at = bus._pos_seq
 
-            self.bus._loop.create_task(later())
-        else:
-            self._reply(f, value, ok=True)
+        def run() -> None:
+            fn = self.providers.get(name)
+            if fn is None:
+                done(None, at)
+                return
+            try:
+                value = fn()
+            except Exception:
+                log.exception("bus: state provider %r failed", name)
+                done(None, at)
+                return
+            if inspect.isawaitable(value):
+                bus._loop.create_task(finish(value))
+            else:
+                encode(value)
 
-    def _reply(self, f: F.RoutedRequest, value: Any, *, ok: bool) -> None:
-        reply = F.StateReply(e=0, v=F.VERSION, to=f.src, rid=f.rid, ok=False)
-        if ok:
+        async def finish(awaitable: Any) -> None:
+            try:
+                value = await awaitable
+            except Exception:
+                log.exception("bus: state provider %r failed", name)
+                done(None, at)
+                return
+            encode(value)
+
+        def encode(value: Any) -> None:
             try:
                 raw, _copy = F.encode_data(value)
-                reply = F.StateReply(
-                    e=0,
-                    v=F.VERSION,
-                    to=f.src,
-                    rid=f.rid,
-                    ok=True,
-                    at=self.bus._pos_seq,
-                    d=msgspec.Raw(raw),
-                )
             except F.DataCloneError as exc:
-                log.warning("bus: state %r cannot be sent: %s", f.n, exc)
-        session = self.bus._session
-        if session is not None:
+                log.warning("bus: state %r cannot be sent: %s", name, exc)
+                done(None, at)
+                return
+            done(raw, at)
+
+        bus._dispatch.call(run)
+
+    def on_request(self, f: F.RoutedRequest) -> None:
+        """Another member asks us for ``f.n``: answer after our pending deliveries."""
+
+        def done(raw: bytes | None, at: int) -> None:
+            session = self.bus._session
+            if session is None:
+                return
+            fail = F.StateReply(e=0, v=F.VERSION, to=f.src, rid=f.rid, ok=False)
+            if raw is None:
+                session.send_control(fail)
+                return
+            reply = F.StateReply(
+                e=0, v=F.VERSION, to=f.src, rid=f.rid, ok=True, at=at, d=msgspec.Raw(raw)
+            )
             try:
                 session.send_control(reply)
             except F.DataCloneError as exc:
                 log.warning("bus: state %r too large to send: %s", f.n, exc)
-                session.send_control(F.StateReply(e=0, v=F.VERSION, to=f.src, rid=f.rid, ok=False))
+                session.send_control(fail)
+
+        self._run_provider(f.n, done)
 
     def on_reply(self, f: F.RoutedReply) -> None:
-        fut = self._pending.get(f.rid)
-        if fut is None or fut.done():
-            return
-        if not f.ok:
-            fut.set_result(None)
-            return
-        try:
-            fut.set_result((F.decode_json(f.d), f.at))
-        except Exception as exc:
-            log.warning("bus: undecodable state reply: %s", exc)
-            fut.set_result(None)
+        """Resolve after the deliveries queued before the reply arrived."""
+
+        def resolve() -> None:
+            fut = self._pending.get(f.rid)
+            if fut is None or fut.done():
+                return
+            if not f.ok:
+                fut.set_result(None)
+                return
+            try:
+                fut.set_result((F.decode_json(f.d), f.at))
+            except Exception as exc:
+                log.warning("bus: undecodable state reply: %s", exc)
+                fut.set_result(None)
+
+        self.bus._dispatch.call(resolve)
 
     def cancel_all(self) -> None:
         for fut in self._pending.values():
