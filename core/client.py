@@ -61,11 +61,15 @@ class ClientConfig:
     heartbeat_s: float = p.HEARTBEAT_S
     apply_log: bool = False
     sync: bool = field(default_factory=lambda: os.environ.get("CONCORD_SYNC", "on") != "off")
+    # A stable identity when the URL is not one (the embedded server's port changes).
+    profile: str | None = None
+    # Seeds this session's refresh token (the embedded server mints one); never persisted here.
+    refresh_token: str | None = None
 
     @property
     def profile_key(self) -> str:
-        ident = f"{self.server_url.rstrip('/').lower()}\0{self.username}"
-        return hashlib.sha256(ident.encode()).hexdigest()[:20]
+        ident = self.profile or f"{self.server_url.rstrip('/').lower()}\0{self.username}"
+        return hashlib.sha256(f"{ident}\0{self.username}".encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class Client:
         self.sender: OutboxSender | None = None
         self.relay: Relay | None = None
         self.credentials = Credentials(config.profile_key)
+        if config.refresh_token:
+            self.credentials.seed_refresh_token(config.refresh_token)
         self.visible = True
 
     # --- opening and closing ---------------------------------------------------------------------

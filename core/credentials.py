@@ -71,6 +71,10 @@ class Credentials:
             self._note(str(exc))
             return None
 
+    def seed_refresh_token(self, token: str) -> None:
+        """Use this token for the session without touching the keyring."""
+        self._memory_refresh = token
+
     async def save_refresh_token(self, token: str) -> None:
         """Keep the token for this session; persist it only in a secure keyring."""
         self._memory_refresh = token

@@ -1,0 +1,172 @@
+"""``concord``: the desktop app. qasync drives asyncio on Qt's event loop; windows are built in
+the async main; quitting closes the client (and its HTTP client) and never hangs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+from server import __version__
+
+log = logging.getLogger("concord.app")
+SETTING_KEYS = ("theme", "notifications", "remote_toasts")
+DEFAULT_SETTINGS = {"theme": "system", "notifications": True, "remote_toasts": False}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="concord", description="Concord desktop messenger.")
+    ap.add_argument("--server", help="a remote sync server URL (default: the embedded server)")
+    ap.add_argument("--profile", default=None, help="profile name (default: 'default')")
+    ap.add_argument("--user", default=None, help="account name on a remote server")
+    ap.add_argument("--demo", action="store_true",
+                    help="add a simulated second device that edits every few seconds")
+    ap.add_argument("--separate-process", action="store_true",
+                    help="run a full process of its own on the profile's bus")
+    ap.add_argument("--new-window", action="store_true",
+                    help="open a new window in the running process (the default for a 2nd launch)")
+    ap.add_argument("--self-test", action="store_true", help="check the installation and exit")
+    ap.add_argument("--version", action="version", version=f"concord {__version__}")
+    ap.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--config-dir", default=os.environ.get("CONCORD_CONFIG_DIR"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--runtime-dir", default=os.environ.get("CONCORD_RUNTIME_DIR"),
+                    help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def run_qt(coro_fn: Any) -> int:
+    """Run ``coro_fn()`` on a qasync loop (qasync.run on 3.11, loop_factory on 3.12+)."""
+    import qasync
+
+    if sys.version_info >= (3, 12):
+        return int(asyncio.run(coro_fn(), loop_factory=qasync.QEventLoop) or 0)
+    return int(qasync.run(coro_fn()) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=os.environ.get("CONCORD_LOG", "WARNING").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.self_test:
+        from .selftest import run_self_test
+
+        return run_self_test()
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Concord")
+    app.setOrganizationName("Concord")
+    app.setQuitOnLastWindowClosed(False)  # the async main decides, after cleaning up
+    return run_qt(lambda: amain(app, args))  # type: ignore[arg-type]
+
+
+async def amain(app: Any, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ui.theme import apply_theme
+
+    from core import Client, ClientConfig
+    from core.bus.sync_state import PreferenceStore, sync_state
+    from ui.bridge import ClientBridge
+
+    from .embedded import EmbeddedServer
+    from .instance import AppInstance
+    from .manager import WindowManager
+    from .profile import Profile, read_json, write_json
+    from .tray import Tray
+
+    profile = Profile.resolve(
+        args.profile, args.server, args.user,
+        Path(args.data_dir) if args.data_dir else None,
+        Path(args.config_dir) if args.config_dir else None,
+    )
+    runtime = Path(args.runtime_dir) if args.runtime_dir else None
+    instance = await AppInstance.open(profile.key, runtime)
+    if not instance.primary and not args.separate_process:
+        ok = await instance.ask_primary_to_open_window()
+        await instance.close()
+        print("Asked the running Concord to open a window." if ok
+              else "The running Concord did not answer.")
+        return 0 if ok else 1
+
+    embedded: EmbeddedServer | None = None
+    refresh: str | None = None
+    server_url = profile.server_url
+    if server_url is None:
+        if instance.primary:
+            state = read_json(profile.config_dir / "embedded.json")
+            embedded = EmbeddedServer(profile.data_dir / "server", int(state.get("port", 0)))
+            await asyncio.to_thread(embedded.start)
+            write_json(profile.config_dir / "embedded.json", {"port": embedded.port})
+            refresh = await embedded.account_token(profile.username)
+            server_url = embedded.url
+        else:
+            server_url = await instance.ask_server_url() or "http://127.0.0.1:9"
+    instance.server_url = server_url
+
+    client = await Client.open(ClientConfig(
+        server_url=server_url, data_dir=profile.data_dir / "cache", username=profile.username,
+        runtime_dir=runtime, profile=profile.key, refresh_token=refresh,
+    ))
+    bridge = ClientBridge(client)
+    saved = read_json(profile.config_dir / "settings.json")
+    prefs = PreferenceStore({**DEFAULT_SETTINGS, **{k: saved[k] for k in SETTING_KEYS
+                                                     if k in saved}})
+    settings_sync = sync_state(prefs, "settings", bus=client.relay.bus, sync_keys=SETTING_KEYS)
+
+    def on_prefs(changed: dict[str, Any], _origin: str) -> None:
+        write_json(profile.config_dir / "settings.json", prefs.snapshot())
+        if "theme" in changed:
+            apply_theme(app, prefs.get("theme"))
+
+    prefs.subscribe(on_prefs)
+    apply_theme(app, prefs.get("theme"))
+
+    done = asyncio.Event()
+    manager = WindowManager(app, client, bridge, prefs, profile, on_quit=done.set)
+    instance.on_open_window = manager.open_from_request
+    tray = Tray(manager, prefs)
+    if profile.server_url is not None and client.status.state == "sign_in_required":
+        await _sign_in(manager, client, profile)
+    manager.restore_layout()
+    demo = None
+    if args.demo and embedded is not None:
+        from .demo import DemoDevice
+
+        demo = await DemoDevice.start(embedded, profile, client)
+
+    await done.wait()
+    manager.save_layout()
+    for window in list(manager.windows):
+        window.close()
+    if demo is not None:
+        await demo.stop()
+    tray.close()
+    settings_sync.close()
+    bridge.close()
+    await client.close()
+    await instance.close()
+    if embedded is not None:
+        await asyncio.to_thread(embedded.stop)
+    return 0
+
+
+async def _sign_in(manager: Any, client: Any, profile: Any) -> None:
+    from ui.dialogs import LoginDialog
+
+    for _ in range(3):
+        dialog = LoginDialog(profile.server_url, profile.username,
+                             keyring_problem=client.credentials.keyring_error)
+        if not dialog.exec():
+            return
+        _user, password = dialog.credentials()
+        try:
+            await client.sign_in(password)
+            return
+        except Exception as exc:
+            log.warning("sign-in failed: %s", exc)

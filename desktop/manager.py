@@ -1,0 +1,216 @@
+"""Owns every window of this process: opening, the Window menu, layout save/restore, visibility
+reports to the client, and where conflicts, errors and toasts are shown."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox, QWidget
+from ui.dialogs import ConflictDialog, SettingsDialog
+from ui.inspector import SyncInspector
+from ui.quick_switcher import QuickSwitcher
+from ui.tasks import spawn
+
+from desktop.profile import Profile, read_json, write_json
+from ui.bridge import ClientBridge
+from ui.models import ConversationListModel
+
+from .windows import AppWindow, ConversationWindow, MainWindow
+
+
+class WindowManager(QObject):
+    def __init__(
+        self, app: QApplication, client: Any, bridge: ClientBridge, prefs: Any,
+        profile: Profile, on_quit: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.app, self.client, self.bridge, self.prefs = app, client, bridge, prefs
+        self.profile = profile
+        self.on_quit = on_quit
+        self.list_model = ConversationListModel(client.conversations())
+        bridge.conversationsChanged.connect(self.list_model.apply)
+        bridge.conflict.connect(self._on_conflict)
+        bridge.error.connect(self._on_error)
+        self.windows: list[AppWindow] = []
+        self._inspector: SyncInspector | None = None
+        self._layout_path = profile.config_dir / "windows.json"
+
+    # --- windows ---------------------------------------------------------------------------------
+
+    def _track(self, window: AppWindow) -> AppWindow:
+        self.windows.append(window)
+        window.closed.connect(self._closed)
+        return window
+
+    def _closed(self, window: AppWindow) -> None:
+        self.save_layout(closing=window)
+        if window in self.windows:
+            self.windows.remove(window)
+        self.visibility_changed()
+        if not self.windows:
+            self.on_quit()
+
+    def open_main_window(self, conversation_id: str | None = None) -> MainWindow:
+        window = MainWindow(self)
+        self._track(window)
+        window.show()
+        if conversation_id:
+            window.open_conversation(conversation_id)
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def open_conversation_window(self, conversation_id: str) -> ConversationWindow:
+        for w in self.windows:
+            if isinstance(w, ConversationWindow) and w.conversation_id() == conversation_id:
+                w.raise_()
+                w.activateWindow()
+                return w
+        window = ConversationWindow(self, conversation_id)
+        self._track(window)
+        window.show()
+        return window
+
+    def open_from_request(self, conversation_id: str | None) -> None:
+        """Another launch asked for a window (over the bus)."""
+        if conversation_id:
+            self.open_conversation_window(conversation_id)
+        else:
+            self.open_main_window()
+
+    def active_window(self) -> AppWindow | None:
+        active = QApplication.activeWindow()
+        for w in reversed(self.windows):
+            if w is active:
+                return w
+        return self.windows[-1] if self.windows else None
+
+    def any_focused(self) -> bool:
+        return any(w.isActiveWindow() for w in self.windows)
+
+    def visibility_changed(self) -> None:
+        visible = any(w.isVisible() and not w.isMinimized() for w in self.windows)
+        self.client.set_visible(visible)
+
+    def fill_window_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        for i, w in enumerate(self.windows, 1):
+            action = menu.addAction(f"&{i} {w.windowTitle()}")
+            action.setCheckable(True)
+            action.setChecked(w.isActiveWindow())
+            action.triggered.connect(lambda _=False, w=w: (w.showNormal(), w.raise_(),
+                                                            w.activateWindow()))
+
+    # --- commands --------------------------------------------------------------------------------
+
+    def new_conversation(self) -> None:
+        parent = self.active_window()
+        title, ok = QInputDialog.getText(parent, "New conversation", "Title:")
+        if ok and title.strip():
+            spawn(self._create(title, parent), self._error_in(parent))
+
+    async def _create(self, title: str, parent: AppWindow | None) -> None:
+        view = await self.client.create_conversation(title)
+        if isinstance(parent, MainWindow):
+            parent.open_conversation(view.id)
+
+    def quick_switch(self, window: AppWindow) -> None:
+        switcher = QuickSwitcher(self.list_model, window)
+
+        def chosen(cid: str) -> None:
+            if isinstance(window, MainWindow):
+                window.open_conversation(cid)
+            else:
+                self.open_conversation_window(cid)
+
+        switcher.chosen.connect(chosen)
+        switcher.open()
+
+    def open_settings(self, window: QWidget) -> None:
+        SettingsDialog(self.prefs, window).open()
+
+    def open_inspector(self, window: QWidget) -> None:
+        if self._inspector is None:
+            self._inspector = SyncInspector(self.client)
+            self._inspector.setWindowTitle("Sync inspector — Concord")
+            self._inspector.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self._inspector.destroyed.connect(lambda: setattr(self, "_inspector", None))
+        self._inspector.show()
+        self._inspector.raise_()
+
+    def about(self, window: QWidget) -> None:
+        from server import __version__
+
+        QMessageBox.about(window, "About Concord",
+                          f"Concord {__version__}\nEvery window, every device, the same truth.")
+
+    def quit(self) -> None:
+        self.save_layout()
+        self.on_quit()
+
+    # --- conflicts and errors ---------------------------------------------------------------------
+
+    def _on_conflict(self, conflict: Any) -> None:
+        dialog = ConflictDialog(conflict, self.active_window())
+
+        def done(_result: int) -> None:
+            if dialog.choice() == "keep_mine":
+                spawn(self.client.keep_mine(conflict), self._error_in(self.active_window()))
+
+        dialog.finished.connect(done)
+        dialog.open()
+
+    def _on_error(self, info: Any) -> None:
+        window = self.active_window()
+        if window is not None:
+            window.toast(info.message, "error")
+
+    def _error_in(self, window: AppWindow | None) -> Callable[[BaseException], None]:
+        return lambda exc: window.toast(str(exc), "error") if window is not None else None
+
+    def toast_remote(self, text: str) -> None:
+        if self.prefs.get("remote_toasts"):
+            window = self.active_window()
+            if window is not None:
+                window.toast(text)
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def save_layout(self, closing: AppWindow | None = None) -> None:
+        """Every open window with its geometry; the last one closing is remembered too."""
+        windows = [w for w in self.windows if w is not closing] or (
+            [closing] if closing is not None else []
+        )
+        entries = [
+            {
+                "kind": w.kind,
+                "conversation": w.conversation_id(),
+                "geometry": base64.b64encode(bytes(w.saveGeometry().data())).decode(),
+            }
+            for w in windows
+        ]
+        if entries:
+            write_json(self._layout_path, {"windows": entries})
+
+    def restore_layout(self) -> None:
+        entries = read_json(self._layout_path).get("windows") or []
+        for entry in entries[:20]:
+            if not isinstance(entry, dict):
+                continue
+            cid = entry.get("conversation")
+            if entry.get("kind") == "conversation":
+                if not (isinstance(cid, str) and self.client.conversation(cid)):
+                    continue
+                window: AppWindow = self.open_conversation_window(cid)
+            else:
+                window = self.open_main_window(cid if isinstance(cid, str) and
+                                               self.client.conversation(cid) else None)
+            try:
+                window.restoreGeometry(QByteArray(base64.b64decode(entry.get("geometry", ""))))
+            except (ValueError, TypeError):
+                pass
+        if not any(isinstance(w, MainWindow) for w in self.windows):
+            self.open_main_window()

@@ -1,0 +1,156 @@
+"""``concord --self-test``: checks the Qt binding, the keyring, the local bus, a round trip
+through an embedded server and that a window renders — offscreen — and prints a report.
+Exit code 0 only if every check passes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+Check = Callable[[], Awaitable[str]]
+
+
+async def check_qt() -> str:
+    import PySide6
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        flag = Signal(bool)
+
+    seen: list[bool] = []
+    e = Emitter()
+    e.flag.connect(seen.append)
+    for _ in range(2000):
+        e.flag.emit(True)
+    assert len(seen) == 2000, "signals were lost"
+    return f"PySide6 {PySide6.__version__} on Python {sys.version.split()[0]}"
+
+
+async def check_keyring() -> str:
+    import keyring
+
+    from core.credentials import _backend_problem
+
+    name = type(keyring.get_keyring()).__name__
+    problem = await asyncio.to_thread(_backend_problem)
+    if problem:
+        return f"no secure backend ({name}): sign-in is kept for the session only"
+    return f"secure backend {name}"
+
+
+async def check_bus(tmp: Path) -> str:
+    from core.bus import BroadcastChannel, LocalBus
+
+    a = await LocalBus.open(scope="selftest", runtime_dir=tmp / "run")
+    b = await LocalBus.open(scope="selftest", runtime_dir=tmp / "run")
+    got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    ca, cb = BroadcastChannel("t", bus=a), BroadcastChannel("t", bus=b)
+    cb.on_message = lambda ev: got.done() or got.set_result(ev.data)
+    ca.post_message({"ping": 1})
+    data = await asyncio.wait_for(got, 5)
+    ca.close()
+    cb.close()
+    cross = b.cross_process
+    await b.close()
+    await a.close()
+    assert data == {"ping": 1}
+    return "cross-process hub" if cross else "in-process only (runtime dir unusable)"
+
+
+async def check_server_and_window(tmp: Path) -> tuple[str, str]:
+    from PySide6.QtWidgets import QApplication
+
+    from core import Client, ClientConfig
+    from core.bus.sync_state import PreferenceStore
+    from desktop.embedded import EmbeddedServer
+    from desktop.manager import WindowManager
+    from desktop.profile import Profile
+    from ui.bridge import ClientBridge
+
+    embedded = EmbeddedServer(tmp / "server")
+    await asyncio.to_thread(embedded.start)
+    client = None
+    try:
+        token = await embedded.account_token("selftest")
+        client = await Client.open(ClientConfig(
+            server_url=embedded.url, data_dir=tmp / "cache", username="selftest",
+            runtime_dir=tmp / "run2", profile="selftest", refresh_token=token,
+        ))
+        t0 = time.perf_counter()
+        conv = await client.create_conversation("self-test")
+        await client.wait_synced(10)
+        view = client.conversation(conv.id)
+        assert view is not None and not view.pending, "the server did not confirm"
+        server = f"round trip {1000 * (time.perf_counter() - t0):.0f} ms via {embedded.url}"
+
+        app = QApplication.instance()
+        bridge = ClientBridge(client)
+        profile = Profile("selftest", None, "selftest", tmp / "data", tmp / "config")
+        profile.config_dir.mkdir(parents=True, exist_ok=True)
+        manager = WindowManager(app, client, bridge, PreferenceStore({}), profile, lambda: None)
+        window = manager.open_main_window(conv.id)
+        await asyncio.sleep(0.05)
+        image = window.grab().toImage()
+        colors = {image.pixel(x, y) for x in range(0, image.width(), 7)
+                  for y in range(0, image.height(), 7)}
+        window.close()
+        bridge.close()
+        assert image.width() > 100 and len(colors) > 3, "the window painted nothing"
+        return server, f"main window painted {image.width()}x{image.height()}"
+    finally:
+        if client is not None:
+            await client.close()
+        await asyncio.to_thread(embedded.stop)
+
+
+async def _run_all() -> int:
+    results: list[tuple[str, bool, str]] = []
+    with tempfile.TemporaryDirectory(prefix="concord-selftest-") as d:
+        tmp = Path(d)
+
+        async def run(name: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+            try:
+                value = await asyncio.wait_for(fn(), 30)
+            except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}".strip()
+                results.append((name, False, detail or traceback.format_exc(limit=1)))
+                return None
+            return value
+
+        for name, fn in (("Qt binding", check_qt), ("keyring", check_keyring)):
+            value = await run(name, fn)
+            if value is not None:
+                results.append((name, True, value))
+        value = await run("local bus", lambda: check_bus(tmp))
+        if value is not None:
+            results.append(("local bus", True, value))
+        pair = await run("embedded server", lambda: check_server_and_window(tmp))
+        if pair is not None:
+            results.append(("embedded server", True, pair[0]))
+            results.append(("window renders", True, pair[1]))
+        elif not any(r[0] == "window renders" for r in results):
+            results.append(("window renders", False, "not reached"))
+    print("Concord self-test")
+    for name, ok, detail in results:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {name}: {detail}")
+    failed = [r for r in results if not r[1]]
+    print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
+    return 0 if not failed else 1
+
+
+def run_self_test() -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from .app import run_qt
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
+    return run_qt(_run_all)

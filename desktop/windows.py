@@ -1,0 +1,154 @@
+"""The app's windows: the main window (conversation list + pane) and conversation pop-outs.
+Every window is a view of the one ``Client``; the :class:`WindowManager` owns them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStatusBar, QWidget
+from ui.conversation_list import ConversationListView
+from ui.conversation_pane import ConversationPane
+from ui.status import StatusIndicator
+from ui.tasks import spawn
+from ui.toasts import ToastArea
+
+if TYPE_CHECKING:
+    from .manager import WindowManager
+
+
+class AppWindow(QMainWindow):
+    """What main windows and pop-outs share: status bar, toasts, menus, visibility reports."""
+
+    closed = Signal(object)
+    kind = "window"
+
+    def __init__(self, manager: WindowManager) -> None:
+        super().__init__()
+        self.manager = manager
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.status_indicator = StatusIndicator()
+        self.status_indicator.set_status(manager.client.status)
+        manager.bridge.statusChanged.connect(self.status_indicator.set_status)
+        bar = QStatusBar()
+        bar.addPermanentWidget(self.status_indicator)
+        self.setStatusBar(bar)
+        self.toasts: ToastArea | None = None
+
+    def _finish(self, central: QWidget) -> None:
+        self.setCentralWidget(central)
+        self.toasts = ToastArea(central)
+        self._build_menus()
+
+    def _build_menus(self) -> None:
+        m = self.manager
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&New conversation…", QKeySequence.StandardKey.New, m.new_conversation)
+        self._action(file, "New &window", QKeySequence("Ctrl+Shift+N"),
+                     lambda: m.open_main_window())
+        self._action(file, "&Quick switcher…", QKeySequence("Ctrl+K"), lambda: m.quick_switch(self))
+        self._action(file, "&Settings…", QKeySequence.StandardKey.Preferences,
+                     lambda: m.open_settings(self))
+        file.addSeparator()
+        self._action(file, "&Close window", QKeySequence.StandardKey.Close, self.close)
+        self._action(file, "&Quit", QKeySequence.StandardKey.Quit, m.quit)
+        self.window_menu = self.menuBar().addMenu("&Window")
+        self.window_menu.aboutToShow.connect(lambda: m.fill_window_menu(self.window_menu))
+        help_ = self.menuBar().addMenu("&Help")
+        self._action(help_, "Sync &inspector", None, lambda: m.open_inspector(self))
+        self._action(help_, "&About Concord", None, lambda: m.about(self))
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:  # type: ignore[no-untyped-def]
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.manager.visibility_changed()
+
+    def hideEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().hideEvent(event)
+        self.manager.visibility_changed()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.manager.bridge.statusChanged.disconnect(self.status_indicator.set_status)
+        self.closed.emit(self)
+        super().closeEvent(event)
+
+    def toast(self, text: str, kind: str = "info") -> None:
+        if self.toasts is not None:
+            self.toasts.show_toast(text, kind)
+
+
+class MainWindow(AppWindow):
+    kind = "main"
+
+    def __init__(self, manager: WindowManager) -> None:
+        super().__init__(manager)
+        self.setWindowTitle("Concord")
+        self.list_view = ConversationListView(manager.list_model)
+        self.list_view.setAccessibleName("Conversations")
+        self.pane = ConversationPane(manager.client, manager.bridge)
+        splitter = QSplitter()
+        splitter.addWidget(self.list_view)
+        splitter.addWidget(self.pane)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([260, 640])
+        self.splitter = splitter
+        self._finish(splitter)
+        lv, client = self.list_view, manager.client
+        lv.openRequested.connect(self.pane.show_conversation)
+        lv.openInNewWindowRequested.connect(manager.open_conversation_window)
+        lv.renameRequested.connect(
+            lambda cid, title: spawn(client.rename_conversation(cid, title), self._error))
+        lv.pinRequested.connect(lambda cid, pin: spawn(client.set_pinned(cid, pin), self._error))
+        lv.deleteRequested.connect(
+            lambda cid: spawn(client.delete_conversation(cid), self._error))
+        self.setTabOrder(self.list_view, self.pane)
+        self.resize(960, 640)
+
+    def _error(self, exc: BaseException) -> None:
+        self.toast(str(exc), "error")
+
+    def conversation_id(self) -> str | None:
+        return self.pane.conversation_id()
+
+    def open_conversation(self, cid: str) -> None:
+        self.list_view.select(cid)
+        self.pane.show_conversation(cid)
+
+
+class ConversationWindow(AppWindow):
+    kind = "conversation"
+
+    def __init__(self, manager: WindowManager, conversation_id: str) -> None:
+        super().__init__(manager)
+        self.pane = ConversationPane(manager.client, manager.bridge)
+        self._finish(self.pane)
+        self.pane.show_conversation(conversation_id)
+        self.pane.conversationLeft.connect(self._left)
+        view = manager.client.conversation(conversation_id)
+        self.setWindowTitle(f"{view.title if view else 'Conversation'} — Concord")
+        manager.bridge.conversationsChanged.connect(self._retitle)
+        self.resize(560, 600)
+
+    def conversation_id(self) -> str | None:
+        return self.pane.conversation_id()
+
+    def _retitle(self, changed: list, removed: list) -> None:
+        for view in changed:
+            if view.id == self.pane.conversation_id():
+                self.setWindowTitle(f"{view.title} — Concord")
+
+    def _left(self, cid: str) -> None:
+        self.statusBar().addWidget(QLabel("This conversation was deleted elsewhere."))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.manager.bridge.conversationsChanged.disconnect(self._retitle)
+        super().closeEvent(event)
