@@ -59,6 +59,7 @@ class ClientConfig:
     transport: Any = None  # an httpx transport, for tests
     engine: EngineConfig = field(default_factory=EngineConfig)
     heartbeat_s: float = p.HEARTBEAT_S
+    request_timeout_s: float = 15.0
     apply_log: bool = False
     sync: bool = field(default_factory=lambda: os.environ.get("CONCORD_SYNC", "on") != "off")
     # A stable identity when the URL is not one (the embedded server's port changes).

@@ -17,8 +17,9 @@ def rename_behind_our_back(server, cid: str, title: str) -> None:
     async def run() -> None:
         store = SQLiteStorage(server.data_dir / "concord.db")
         await store.open()
-        await store.patch_conversation(1, cid, p.ConversationPatch(base_version=1, title=title),
-                                       now_ms())
+        await store.patch_conversation(
+            1, cid, p.ConversationPatch(base_version=1, title=title), now_ms()
+        )
         await store.close()
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

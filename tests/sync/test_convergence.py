@@ -9,8 +9,10 @@ import random
 from .conftest import client_state, server_state, wait_until
 
 
-async def random_ops(rng: random.Random, actors: list, n: int) -> None:
+async def random_ops(rng: random.Random, actors: list, n: int, pace=None) -> None:  # type: ignore[no-untyped-def]
     for i in range(n):
+        if pace is not None:
+            await pace()
         actor = rng.choice(actors)
         views = [v for v in actor.conversations() if not v.failed]
         roll = rng.random()
@@ -30,7 +32,7 @@ async def random_ops(rng: random.Random, actors: list, n: int) -> None:
             await actor.mark_read(view.id)
         elif view.creator == actor.me:
             await actor.delete_conversation(view.id)
-        if i % 7 == 0:
+        if pace is None and i % 7 == 0:
             await actor.wait_synced(20)  # pace by condition so sync interleaves with edits
 
 

@@ -18,8 +18,10 @@ async def test_follower_acts_through_the_leader(live_server, clients, tmp_path) 
     for i in range(60):
         await follower.send_message(conv.id, f"m{i}")
     await follower.wait_synced(15)
-    await wait_until(lambda: leader.conversation(conv.id) and leader.conversation(conv.id)
-                     .message_count == 60, what="the leader to see all messages")
+    await wait_until(
+        lambda: leader.conversation(conv.id) and leader.conversation(conv.id).message_count == 60,
+        what="the leader to see all messages",
+    )
     assert [m.body for m in follower.messages(conv.id)] == [f"m{i}" for i in range(60)]
 
     # A second device fetches older pages on demand, also from a follower.
