@@ -34,6 +34,12 @@ log = logging.getLogger("concord.relay")
 CHANNEL = "concord.sync"
 
 
+def bus_scope(config: ClientConfig) -> str:
+    """One bus per profile *and* cache: two "devices" on one machine never share a leader."""
+    data = os.path.abspath(config.data_dir)
+    return hashlib.sha256(f"{config.profile_key}\0{data}".encode()).hexdigest()[:24]
+
+
 class Relay:
     def __init__(self, client: Client, bus: LocalBus) -> None:
         self.client = client
@@ -48,10 +54,7 @@ class Relay:
 
     @classmethod
     async def open(cls, client: Client, config: ClientConfig) -> Relay:
-        # One bus per profile *and* cache: two "devices" on one machine never share a leader.
-        data = os.path.abspath(config.data_dir)  # noqa: ASYNC240 (no I/O: a string operation)
-        scope = hashlib.sha256(f"{config.profile_key}\0{data}".encode()).hexdigest()[:24]
-        bus = await LocalBus.open(scope=scope, runtime_dir=config.runtime_dir)
+        bus = await LocalBus.open(scope=bus_scope(config), runtime_dir=config.runtime_dir)
         relay = cls(client, bus)
         if bus.is_leader:
             await client._start_leading()

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -123,11 +124,21 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
         write_json(profile.config_dir / "settings.json", prefs.snapshot())
         if "theme" in changed:
             apply_theme(app, prefs.get("theme"))
+            log.info("theme applied: %s", prefs.get("theme"))
 
     prefs.subscribe(on_prefs)
     apply_theme(app, prefs.get("theme"))
 
     done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: loop.call_soon_threadsafe(done.set))
+    # Python runs signal handlers only between bytecodes: tick so they run while Qt idles.
+    from PySide6.QtCore import QTimer
+
+    ticker = QTimer()
+    ticker.start(200)
+    ticker.timeout.connect(lambda: None)
     manager = WindowManager(app, client, bridge, prefs, profile, on_quit=done.set)
     instance.on_open_window = manager.open_from_request
     tray = Tray(manager, prefs)
@@ -140,7 +151,9 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
 
         demo = await DemoDevice.start(embedded, profile, client)
 
+    log.info("ready")
     await done.wait()
+    ticker.stop()
     manager.save_layout()
     for window in list(manager.windows):
         window.close()

@@ -4,6 +4,7 @@ reports to the client, and where conflicts, errors and toasts are shown."""
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from ui.bridge import ClientBridge
 from ui.models import ConversationListModel
 
 from .windows import AppWindow, ConversationWindow, MainWindow
+
+log = logging.getLogger("concord.app")
 
 
 class WindowManager(QObject):
@@ -43,6 +46,7 @@ class WindowManager(QObject):
     def _track(self, window: AppWindow) -> AppWindow:
         self.windows.append(window)
         window.closed.connect(self._closed)
+        log.info("window opened: %s (%d open)", window.kind, len(self.windows))
         return window
 
     def _closed(self, window: AppWindow) -> None:
