@@ -56,6 +56,8 @@ class Relay:
     async def open(cls, client: Client, config: ClientConfig) -> Relay:
         bus = await LocalBus.open(scope=bus_scope(config), runtime_dir=config.runtime_dir)
         relay = cls(client, bus)
+        # Listening now: whatever the leader applied before this point is in the shared cache.
+        client._resync()
         if bus.is_leader:
             await client._start_leading()
         else:
