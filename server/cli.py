@@ -102,7 +102,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat", type=float, default=15.0, help="seconds (default 15)")
     serve.add_argument("--retention", type=int, default=10_000, help="changes kept per user")
     serve.add_argument(
-        "--no-fsync", dest="fsync", action="store_false",
+        "--no-fsync",
+        dest="fsync",
+        action="store_false",
         help="commit without fsync (survives a server crash, not a power cut)",
     )
     serve.add_argument(

@@ -45,6 +45,14 @@ async def read_body(request: Request, type_: type[T]) -> T:
     except p.MalformedError as exc:
         raise ApiError(400, "invalid_json", str(exc)) from None
     except p.ProtocolError as exc:
+        # A typed decode stops at the first schema error, which may come before the syntax
+        # error ('{}garbage'): malformed JSON must be 400 wherever its first fault lies.
+        try:
+            msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError) as malformed:
+            raise ApiError(400, "invalid_json", f"malformed JSON: {malformed}") from None
+        except RecursionError:
+            raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
         raise ApiError(422, "invalid_request", str(exc)) from None
 
 

@@ -4,6 +4,7 @@ app's embedded server, and the tests). Either way shutdown first sends ``bye`` o
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 from types import FrameType
@@ -34,9 +35,14 @@ class ConcordServer(uvicorn.Server):
             ctx.hub.begin_shutdown()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Not uvicorn's own, which records the signal and re-raises it after the graceful
+        # shutdown: the process would then end with status 143 instead of 0.
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._say_bye)
-        super().handle_exit(sig, frame)
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl+C: stop waiting for connections
+        else:
+            self.should_exit = True
 
     def request_exit(self) -> None:
         """Thread-safe graceful stop."""

@@ -10,23 +10,30 @@ change is filled from storage first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
-from sse_starlette.sse import EventSourceResponse
+from sse_starlette.sse import EventSourceResponse, SendTimeoutError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from core import protocol as p
 
 from .context import AppContext, context
 from .errors import ApiError
 from .feed import Subscription, change_frame
+from .metrics import Metrics
 from .routes import cursor_problem, parse_cursor
 from .storage import TokenInfo
 
 CATCH_UP_PAGE = 500
+
+log = logging.getLogger("concord.server")
 
 
 def _event(event: str, obj: object, retry: int | None = None) -> bytes:
@@ -61,19 +68,39 @@ async def events(request: Request) -> Response:
             cursor = parse_cursor(query, ctx.storage.epoch)
         except p.ProtocolError as exc:
             raise ApiError(400, "invalid_cursor", str(exc)) from None
-    return EventSourceResponse(
-        _stream(ctx, user, cursor),
+    # Subscribe now, with no await since the cap check, so concurrent opens cannot all pass it.
+    # The stream unsubscribes when it ends; the background task covers a body never iterated
+    # (HEAD, or a client gone before the first byte).
+    sub = ctx.hub.subscribe(user.user_id, ctx.settings.stream_queue_size)
+    return _FeedResponse(
+        _stream(ctx, user, cursor, sub),
         ping=0,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         send_timeout=ctx.settings.send_timeout_s,
+        background=BackgroundTask(ctx.hub.unsubscribe, sub),
+        metrics=ctx.metrics,
     )
 
 
+class _FeedResponse(EventSourceResponse):
+    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # The client stopped reading and a send blocked for send_timeout_s: a slow consumer
+            # (its stream is closed already), not a server error worth a traceback.
+            self.metrics.slow_disconnects.inc()
+            log.info("closed a stream whose client stopped reading")
+
+
 async def _stream(
-    ctx: AppContext, user: TokenInfo, claim: tuple[int, int] | str | None
+    ctx: AppContext, user: TokenInfo, claim: tuple[int, int] | str | None, sub: Subscription
 ) -> AsyncIterator[bytes]:
     settings, hub, storage, metrics = ctx.settings, ctx.hub, ctx.storage, ctx.metrics
-    sub = hub.subscribe(user.user_id, settings.stream_queue_size)
     metrics.open_streams.inc()
     try:
         state = await storage.feed_state(user.user_id)
