@@ -154,3 +154,19 @@ def server_state(snap: dict[str, Any]) -> dict[str, tuple]:
         )
         for c in snap["conversations"]
     }
+
+
+async def assert_converged(server: LiveServer, clients: list[Client]) -> None:
+    """Every client shows exactly its user's server state and applied no change twice."""
+    users = sorted({c.me for c in clients})
+    want = {u: server_state(await server.snapshot(u)) for u in users}
+    for c in clients:
+        await wait_until(
+            lambda c=c: client_state(c) == want[c.me],
+            timeout=30,
+            what=f"{c.me}'s client to equal the server",
+        )
+        seqs = [seq for seq, _, _ in c.store.applied_log()]
+        assert len(seqs) == len(set(seqs)), "a change was applied twice"
+        assert seqs == sorted(seqs)
+    assert any(want.values()), "the run must leave some conversations"

@@ -11,7 +11,7 @@ import random
 from core.engine import EngineConfig
 from tests.support.faultproxy import FaultProxy
 
-from .conftest import client_state, server_state, wait_until
+from .conftest import assert_converged, wait_until
 from .test_convergence import random_ops
 
 QUICK = EngineConfig(
@@ -64,15 +64,7 @@ async def test_fifty_random_faults_lose_nothing_and_apply_nothing_twice(
         for c in actors:
             c.engine.network_changed()  # as on "network up": retry now
             await c.wait_synced(60)
-        want = {u: server_state(await live_server.snapshot(u)) for u in ("alice", "bob")}
-        for c in actors:
-            await wait_until(
-                lambda c=c: client_state(c) == want[c.me],
-                timeout=30,
-                what=f"{c.me}'s client to equal the server",
-            )
-            seqs = [seq for seq, _, _ in c.store.applied_log()]
-            assert len(seqs) == len(set(seqs)), "a change was applied twice"
+        await assert_converged(live_server, actors)
     finally:
         for p in proxies:
             p.stop()
