@@ -26,6 +26,7 @@ from .http import ServerApi
 from .model import (
     ConversationView,
     MessageView,
+    OutboxEntry,
     conversation_view,
     group_by_target,
     message_view,
@@ -34,7 +35,7 @@ from .model import (
 )
 from .outbox import Conflict, OutboxSender, Rejected
 from .relay import Relay
-from .store import Applied, LocalStore, OutboxEntry
+from .store import Applied, LocalStore
 
 log = logging.getLogger("concord.client")
 

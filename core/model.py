@@ -8,9 +8,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from . import protocol as p
-from .store import OutboxEntry
+
+
+@dataclass(slots=True)
+class OutboxEntry:
+    """One user action waiting for the server. ``state``: queued → sent (acked, waiting for its
+    change ``acked_seq`` to be applied) → removed; or failed (kept until dismissed)."""
+
+    id: int
+    op: str
+    target: str
+    body: dict[str, Any]
+    created_at: int
+    state: str = "queued"
+    acked_seq: int | None = None
+    attempts: int = 0
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

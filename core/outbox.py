@@ -17,7 +17,7 @@ from typing import Any
 from . import protocol as p
 from .engine import SignInRequired, SyncEngine, reconnect_delay
 from .http import ApiError, NetworkError
-from .store import OutboxEntry
+from .model import OutboxEntry
 
 log = logging.getLogger("concord.outbox")
 

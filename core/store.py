@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from . import protocol as p
+from .model import OutboxEntry
 
 RECENT_MESSAGES = 200  # kept per conversation; older pages are fetched on demand
 
@@ -41,22 +42,6 @@ CREATE TABLE IF NOT EXISTS apply_log (seq INTEGER NOT NULL, kind TEXT NOT NULL, 
 """
 
 OPS = ("create", "patch", "delete", "send", "read")
-
-
-@dataclass(slots=True)
-class OutboxEntry:
-    """One user action waiting for the server. ``state``: queued → sent (acked, waiting for its
-    change ``acked_seq`` to be applied) → removed; or failed (kept until dismissed)."""
-
-    id: int
-    op: str
-    target: str
-    body: dict[str, Any]
-    created_at: int
-    state: str = "queued"
-    acked_seq: int | None = None
-    attempts: int = 0
-    error: str | None = None
 
 
 @dataclass(slots=True)

@@ -13,13 +13,17 @@ Quick start::
 
 Channels (DESIGN.md §3): a post reaches every other open channel object of the same name in the
 same scope — in this process and in all the scope's other processes — never the posting object.
-Receivers are those open when the message is posted (for other processes: when it reaches them);
-one closed before delivery gets nothing; one created later does not get it. Delivery is
-asynchronous (never inside ``post_message``) and FIFO per sender; in this process one loop
-callback delivers a whole batch. ``add_listener("message" | "messageerror", cb)`` returns an
-unsubscribe callable; ``on_message`` / ``on_messageerror`` are handler shorthands.
-``MessageEvent``: ``data`` (the receiver's own copy), ``seq`` (hub sequence number; ``None`` for
-a follower's own message delivered in its own process, and in in-process mode), ``sender``
+Receivers are those open when the message is posted: one closed before delivery gets nothing;
+one created after the post does not get it, in whichever process (each frame carries its post
+time on ``time.monotonic_ns()``, a clock shared by the processes of a host; a frame more than
+10 s old by that clock goes to every open receiver, so a foreign clock cannot hide it). Delivery is
+asynchronous (never inside ``post_message``) and FIFO per sender; other processes' messages
+arrive in the hub's one total order (``seq``), a process's own messages reach its other channels
+directly. In a process one loop callback delivers a whole batch (to all its receivers).
+``add_listener("message" | "messageerror", cb)`` returns an unsubscribe callable;
+``on_message`` / ``on_messageerror`` are handler shorthands. ``MessageEvent``: ``data`` (the
+receiver's own copy, decoded on first access), ``seq`` (hub sequence number; ``None`` for a
+follower's own message delivered in its own process, and in in-process mode), ``sender``
 (member id), ``target``, ``type``, ``error`` (``messageerror`` only).
 
 Data must be a plain JSON value whose JSON round trip is equal to it: dict with str keys, list,
@@ -29,24 +33,35 @@ objects — raises ``DataCloneError`` at the caller, as does an encoding over ~1
 receiver cannot decode or validate fires ``messageerror`` on it only (when its channel name can
 be recovered; otherwise it is dropped and logged at DEBUG).
 
-Across processes: the leader (holder of an OS lock in the scope's 0700 runtime directory) hosts
-a hub on a 0600 Unix socket (Linux: peer uid checked with ``SO_PEERCRED``); followers connect.
-The hub stamps every message with a global sequence number and the leader's fencing epoch
-(incremented at each acquisition; frames of an older epoch are refused). When the leader dies
-its followers see EOF, race for the lock and reconnect by themselves; messages posted meanwhile
-are queued (bounded) and delivered after reconnection exactly once.
+Across processes: the leader (holder of an OS lock in the scope's 0700 runtime directory,
+released by the kernel when it dies) hosts a hub on a 0600 Unix socket (Linux: peer uid checked
+with ``SO_PEERCRED``; a named pipe on Windows, untested); followers connect. Frames are a 4-byte
+length + JSON (version ``v``, at most 1 MiB), never pickle. The hub stamps every message with a
+global sequence number and the leader's fencing epoch (incremented at each acquisition and
+persisted next to the lock; frames of another epoch are refused). The hub acknowledges a
+follower's messages once they are in every member's socket; unacknowledged ones are resent after
+a reconnection and receivers drop duplicates (per sender id), so a message posted by a live
+process while the hub changes is delivered exactly once. When the leader dies, followers see EOF
+at once, race for the lock (polling every 10 ms while no hub answers) and reconnect by
+themselves; the new hub replays what they missed of its epoch. The queue of a follower's
+unacknowledged messages is bounded (100,000 messages / 64 MiB; overflow drops the oldest, which
+receivers see as a gap).
 
-Bus API: ``member_id``, ``is_leader``, ``epoch``, ``leader_id``, ``members()``,
-``cross_process`` (False when the runtime directory or socket is unusable: in-process delivery
-only, one warning logged; each such process then considers itself leader, epoch 0),
-``await step_down()``, ``await force_leader()``, ``await close()``, and bus events via
-``bus.add_listener(event, cb)``:
+Bus API: ``LocalBus.open(scope, runtime_dir=None)`` (``LocalBus(scope)`` inside a running loop
+gives an in-process-only bus), ``member_id``, ``is_leader``, ``epoch``, ``leader_id``,
+``members()`` (leader first), ``cross_process`` (False when the runtime directory or socket is
+unusable: in-process delivery only, one warning logged; each such process then considers itself
+leader, epoch 0), ``await step_down()`` (another member takes over; a no-op when alone),
+``await force_leader()`` (the leader hands over to this member; True once it leads),
+``await close()``, and bus events via ``bus.add_listener(event, cb)`` (callbacks run from the
+loop; the election done inside ``open()`` precedes any listener):
 
 * ``"leader_changed"`` — ``cb(epoch, leader_member_id)``;
 * ``"members_changed"`` — ``cb(member_ids)``;
-* ``"gap"`` — ``cb(epoch, seq)``: this member may have missed messages before ``seq`` (a
-  failover lost the dead leader's last frames, the replay buffer was exceeded, or a sender's
-  queue overflowed). Re-run the state handshake.
+* ``"gap"`` — ``cb(epoch, seq)``: this member may have missed messages before ``seq`` (it was
+  not where the new leader was when a failover happened, the hub's replay buffer did not reach
+  back far enough, a frame could not be decoded, or a sender's queue overflowed). Re-run the
+  state handshake.
 
 State handshake for late joiners::
 
@@ -56,10 +71,12 @@ State handshake for late joiners::
         snapshot, seq = got   # reflects every message with ev.seq <= seq; apply it, then skip
                               # queued messages with ev.seq <= seq
 
-The leader answers if it provides the name (else this process, else any other provider). When
-``request_state`` returns, every message from another process with ``seq <= seq`` has already
-been delivered. Providers should be idempotent-friendly: a provider's own unsequenced messages
-may be reflected in the snapshot and still arrive afterwards.
+The leader answers if it provides the name (else this process, else any other provider). The
+provider runs after the deliveries already queued in its process, so the snapshot reflects every
+message with ``seq <= seq``; when ``request_state`` returns, every such message from another
+process has already been delivered to the requester too (later ones follow as usual). The
+snapshot travels as one frame (at most ~1 MiB). Apply snapshots idempotently: a follower
+provider's own messages may be in the snapshot and still arrive afterwards with a higher seq.
 """
 
 from ._bus import LocalBus

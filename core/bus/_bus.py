@@ -12,8 +12,8 @@ from time import monotonic_ns
 from typing import Any
 
 from . import _frames as F
-from ._channel import BroadcastChannel, Dispatcher
-from ._errors import InvalidStateError
+from ._channel import NO_COPY, BroadcastChannel, Dispatcher
+from ._errors import DataCloneError, InvalidStateError
 from ._runtime import ScopePaths, resolve
 from ._session import Session
 from ._state import Provider, StateBroker
@@ -23,6 +23,8 @@ log = logging.getLogger("core.bus")
 
 BUS_EVENTS = ("leader_changed", "gap", "members_changed")
 MAX_SEEN = 4096
+CLOCK_WINDOW_NS = 10_000_000_000
+NO_FILTER = 1 << 62
 
 
 class LocalBus:
@@ -217,17 +219,18 @@ class LocalBus:
         if self._closed:
             raise InvalidStateError("bus is closed")
         raw, copy = F.encode_data(data)
+        if len(raw) + len(ch._name_json) > F.MAX_DATA:
+            raise DataCloneError(f"message too large: {len(raw)} bytes of data (max {F.MAX_DATA})")
         t = monotonic_ns()
         mid = self._next_id = self._next_id + 1
         seq = None
         session = self._session
         if session is not None:
-            body = F.post_body(ch._name_json, mid, t, raw)
             hub = session.hub
             if hub is not None:
-                seq = hub.publish_local(body)
+                seq = hub.publish_local(ch._name_json, mid, t, raw)
             else:
-                session.queue_post(mid, body)
+                session.queue_post(mid, F.post_body(ch._name_json, mid, t, raw))
         receivers = self._channels.get(ch._name)
         if receivers is not None and (len(receivers) > 1 or receivers[0] is not ch):
             self._dispatch.push((receivers, ch, raw, copy, seq, self.member_id, None, t))
@@ -248,59 +251,24 @@ class LocalBus:
         seen[src] = mid
         receivers = self._channels.get(name)
         if receivers is not None:
-            self._dispatch.push((receivers, None, raw, None, seq, src, None, t))
-
-    def _on_hub_frame(self, link: Any, payload: bytes) -> None:
-        try:
-            f = F.decode_from_hub(payload)
-        except Exception as exc:
-            self._bad_frame(payload, str(exc))
-            return
-        kind = type(f)
-        if kind is F.Msg:
-            if f.e != link.epoch:
-                log.debug("bus: refused a frame of epoch %d (link epoch %d)", f.e, link.epoch)
+            if monotonic_ns() - t > CLOCK_WINDOW_NS:
+                # Posted long ago (or on a clock not shared with ours, e.g. another time
+                # namespace): don't filter receivers by post time rather than risk losing it.
+                t = NO_FILTER
+            try:
+                copy = F.decode_json(raw)  # validate once; the first receiver gets this copy
+            except Exception as exc:
+                self._gap(seq)
+                self._dispatch.deliver_or_push(
+                    (receivers, None, None, NO_COPY, seq, src, f"undecodable data: {exc}", t)
+                )
                 return
-            s = f.s
-            if s <= self._pos_seq:
-                return  # replayed twice
-            # No gap check here: within one connection the hub skips nothing but our own
-            # messages (whose seqs come with acks). Gaps show at (re)connection: _on_welcome.
-            self._pos_seq = s
-            if f.v != F.VERSION:
-                self._gap(s)
-                self._message_error(f.c, s, f.src, f"unsupported frame version {f.v}")
-            else:
-                self._receive(f.src, f.id, f.c, f.d, s, f.t)
-            return
-        if f.v != F.VERSION:
-            log.debug("bus: ignored a %s frame of version %d", kind.__name__, f.v)
-        elif kind is F.Welcome:
-            self._on_welcome(link, f)
-        elif f.e != link.epoch:
-            log.debug("bus: refused a %s frame of epoch %d", kind.__name__, f.e)
-        elif kind is F.Ack:
-            if f.s > self._pos_seq:  # every other frame before f.s has arrived before the ack
-                self._pos_seq = f.s
-            self._session.acked(f.id)  # type: ignore[union-attr]
-        elif kind is F.Members:
-            self._set_members(f.l, f.ms)
-        elif kind is F.Handover:
-            self._session.on_handover(f.to)  # type: ignore[union-attr]
-        else:
-            self._on_control(f)
-
-    def _bad_frame(self, payload: bytes, error: str) -> None:
-        log.debug("bus: undecodable frame (%d bytes): %s", len(payload), error[:200])
-        self._gap(self._pos_seq + 1)  # whatever it was, this member missed it
-        name = F.salvage_channel(payload)
-        if name is not None:
-            self._message_error(name, None, None, f"invalid frame: {error[:200]}")
+            self._dispatch.deliver_or_push((receivers, None, raw, copy, seq, src, None, t))
 
     def _message_error(self, name: str, seq: int | None, src: str | None, error: str) -> None:
         receivers = self._channels.get(name)
         if receivers is not None:
-            self._dispatch.push((receivers, None, None, None, seq, src, error, monotonic_ns()))
+            self._dispatch.push((receivers, None, None, NO_COPY, seq, src, error, monotonic_ns()))
 
     def _on_control(self, f: Any) -> None:
         if type(f) is F.RoutedRequest:
@@ -309,33 +277,6 @@ class LocalBus:
             self._state.on_reply(f)
 
     # --- membership / leadership bookkeeping (called by the session and hub) -----------------
-
-    def _on_welcome(self, link: Any, w: F.Welcome) -> None:
-        if w.e < self._max_epoch:
-            log.warning("bus: refusing a hub of epoch %d (already saw %d)", w.e, self._max_epoch)
-            link.abort()
-            return
-        link.set_epoch(w.e)
-        self._max_epoch = w.e
-        le, ls = self._pos_epoch, self._pos_seq
-        gap = False
-        if le == 0:
-            expected = w.s + 1
-        elif le == w.e:
-            expected = ls + 1
-        else:
-            expected = w.b + 1
-            gap = (le, ls) != (w.be, w.b)
-        if w.r > expected:
-            gap, expected = True, w.r
-        self._pos_epoch, self._pos_seq = w.e, expected - 1
-        self._epoch = w.e
-        self._set_members(w.l, w.ms)
-        self._session.resend_outbox(link)  # type: ignore[union-attr]
-        link.welcomed.set_result(None)
-        if gap:
-            self._gap(expected)
-        self._notify_changed()
 
     def _became_leader(self, epoch: int) -> None:
         self._epoch = self._max_epoch = self._pos_epoch = epoch
@@ -362,6 +303,7 @@ class LocalBus:
             self._emit("leader_changed", self._epoch, leader)
         if changed:
             self._emit("members_changed", self.members())
+            self._notify_changed()
 
     def _degrade(self, reason: str) -> None:
         if self._degraded:

@@ -7,7 +7,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from time import monotonic_ns
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
 
 from ._errors import InvalidStateError
 from ._frames import decode_json, encode_json
@@ -19,37 +21,44 @@ log = logging.getLogger("core.bus")
 
 MAX_BATCH = 2000  # messages delivered per loop callback; the rest waits for the next one
 EVENT_TYPES = ("message", "messageerror")
+NO_COPY: Any = object()  # marks "no pre-decoded copy" in a queued item
+IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
-class MessageEvent:
+class MessageEvent(msgspec.Struct, eq=False):
     """One delivered message. ``data`` is this receiver's own decoded copy.
 
     ``seq`` is the hub's sequence number (``None`` for a follower's own message delivered inside
     the posting process before the hub sequenced it, and in degraded in-process mode);
-    ``sender`` is the posting bus's member id; ``target`` the receiving channel. For
-    ``messageerror`` events ``data`` is ``None`` and ``error`` says what was wrong.
+    ``sender`` is the posting bus's member id; ``target`` the receiving channel; ``type`` is
+    ``"message"``. ``messageerror`` events (:class:`MessageErrorEvent`) have ``data`` None and
+    ``error`` saying what was wrong. (A ``msgspec.Struct``: cheap to create, one per receiver.)
     """
 
-    __slots__ = ("data", "error", "sender", "seq", "target", "type")
+    _data: Any
+    seq: int | None
+    sender: str | None
+    target: Any  # BroadcastChannel
+    _raw: Any = None  # validated JSON, decoded into this receiver's own copy on first access
+    error: str | None = None
+    type: ClassVar[str] = "message"
 
-    def __init__(
-        self,
-        type: str,
-        data: Any,
-        seq: int | None,
-        sender: str | None,
-        target: BroadcastChannel,
-        error: str | None = None,
-    ) -> None:
-        self.type = type
-        self.data = data
-        self.seq = seq
-        self.sender = sender
-        self.target = target
-        self.error = error
+    @property
+    def data(self) -> Any:
+        raw = self._raw
+        if raw is not None:
+            self._raw = None
+            self._data = decode_json(raw)
+        return self._data
 
     def __repr__(self) -> str:
-        return f"<MessageEvent {self.type} seq={self.seq} sender={self.sender}>"
+        return f"<{type(self).__name__} seq={self.seq} sender={self.sender}>"
+
+
+class MessageErrorEvent(MessageEvent):
+    """A frame for this channel that could not be decoded or validated."""
+
+    type: ClassVar[str] = "messageerror"
 
 
 Listener = Callable[[MessageEvent], object]
@@ -130,17 +139,17 @@ class BroadcastChannel:
         setattr(self, attr, tuple(cb for cb in getattr(self, attr) if cb is not callback))
 
     def _set_handler(self, type: str, callback: Listener | None) -> None:
-        # Like a DOM event handler attribute: one listener slot, keeping its position.
-        if type not in self._handlers:
-            self._handlers[type] = None
-            slot_type = type
-
-            def slot(event: MessageEvent) -> None:
-                handler = self._handlers.get(slot_type)
-                if handler is not None:
-                    handler(event)
-
-            self.add_listener(type, slot)
+        # Like a DOM event handler attribute: replacing keeps its place among the listeners,
+        # None removes it, setting it again later appends it.
+        attr = "_msg" if type == "message" else "_err"
+        old = self._handlers.get(type)
+        current = getattr(self, attr)
+        if old is not None and callback is not None:
+            setattr(self, attr, tuple(callback if cb is old else cb for cb in current))
+        elif old is not None:
+            setattr(self, attr, tuple(cb for cb in current if cb is not old))
+        elif callback is not None:
+            setattr(self, attr, (*current, callback))
         self._handlers[type] = callback
 
     @property
@@ -191,7 +200,11 @@ Item = tuple[
 
 
 class Dispatcher:
-    """In-process delivery: one loop callback drains a whole batch of posted messages."""
+    """In-process delivery: one loop callback drains a whole batch of posted messages.
+
+    Messages from other processes are delivered right in the socket's read callback (itself one
+    callback per batch of frames) when nothing is queued, else queued behind what is.
+    """
 
     __slots__ = ("_loop", "_q", "_scheduled")
 
@@ -206,9 +219,16 @@ class Dispatcher:
             self._scheduled = True
             self._loop.call_soon(self._drain)
 
+    def deliver_or_push(self, item: Item) -> None:
+        """For items that did not originate in a ``post_message`` call of this process."""
+        if self._q:
+            self.push(item)
+        else:
+            _deliver(item)
+
     def call(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` after every delivery queued so far (keeps state answers in order)."""
-        self.push((None, fn, None, None, None, None, None, 0))  # type: ignore[arg-type]
+        self.push((None, fn, None, NO_COPY, None, None, None, 0))  # type: ignore[arg-type]
 
     def clear(self) -> None:
         self._q.clear()
@@ -218,44 +238,40 @@ class Dispatcher:
         q = self._q
         popleft = q.popleft
         for _ in range(min(len(q), MAX_BATCH)):
-            receivers, poster, raw, copy, seq, sender, error, t = popleft()
-            if receivers is None:
-                try:
-                    poster()
-                except Exception:
-                    log.exception("bus: queued callback raised")
-                continue
-            for ch in receivers:
-                if ch is poster or ch._closed or ch._born > t:
-                    continue
-                listeners = ch._msg
-                if error is None and (listeners or ch._err):
-                    if copy is not None:
-                        data, copy = copy, None
-                    else:
-                        try:
-                            data = decode_json(raw)
-                        except Exception as exc:
-                            _call(
-                                ch._err,
-                                MessageEvent(
-                                    "messageerror",
-                                    None,
-                                    seq,
-                                    sender,
-                                    ch,
-                                    f"undecodable data: {exc}",
-                                ),
-                            )
-                            continue
-                    event = MessageEvent("message", data, seq, sender, ch)
-                    for cb in listeners:
-                        try:
-                            cb(event)
-                        except Exception:
-                            log.exception("BroadcastChannel %r: message listener raised", ch._name)
-                elif error is not None and ch._err:
-                    _call(ch._err, MessageEvent("messageerror", None, seq, sender, ch, error))
+            _deliver(popleft())
         if q and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._drain)
+
+
+def _deliver(item: Item) -> None:
+    receivers, poster, raw, first, seq, sender, error, t = item
+    if receivers is None:  # a queued callback (see Dispatcher.call())
+        try:
+            poster()
+        except Exception:
+            log.exception("bus: queued callback raised")
+        return
+    if error is not None:
+        for ch in receivers:
+            if ch._err and not ch._closed and ch._born <= t:
+                _call(ch._err, MessageErrorEvent(None, seq, sender, ch, None, error))
+        return
+    event_type = MessageEvent
+    for ch in receivers:
+        if ch is poster or ch._closed or ch._born > t:
+            continue
+        listeners = ch._msg
+        if not listeners:
+            continue
+        if first is not NO_COPY:  # the copy made while encoding/validating
+            event = event_type(first, seq, sender, ch)
+            if type(first) not in IMMUTABLE:  # a str or number can be shared
+                first = NO_COPY
+        else:
+            event = event_type(None, seq, sender, ch, raw)
+        for cb in listeners:
+            try:
+                cb(event)
+            except Exception:
+                log.exception("BroadcastChannel %r: message listener raised", ch._name)

@@ -20,7 +20,8 @@ from ._errors import DataCloneError
 
 VERSION = 1
 MAX_FRAME = 1 << 20  # bytes of JSON per frame, hard limit both ways
-MAX_DATA = MAX_FRAME - 4096  # room for the envelope around a message's data
+MAX_DATA = MAX_FRAME - 4096  # data + channel name; the rest is room for the envelope
+MAX_POST = MAX_FRAME - 1024  # a follower's message frame: the hub's stamp must still fit
 _LEN = struct.Struct(">I")
 pack_len = _LEN.pack
 MEMBER_ID = re.compile(r"[0-9A-Za-z_.-]{1,64}")

@@ -30,7 +30,7 @@ MAX_BUFFERED = 16 << 20  # bytes queued for one follower before it is dropped as
 STALL_S = 5.0  # a follower that reads nothing for this long is dropped
 HELLO_S = 5.0
 RING_FRAMES = 20_000  # replay ring for members reconnecting after a failover or a drop
-RING_BYTES = 16 << 20
+RING_BYTES = 8 << 20  # < MAX_BUFFERED: a full replay never gets its reader dropped
 
 
 class HubConn(asyncio.Protocol):
@@ -69,7 +69,7 @@ class HubConn(asyncio.Protocol):
         for payload in frames:
             if not hub.on_frame(self, payload):
                 break
-        hub.schedule_flush()
+        hub.flush()  # one write per member for this whole batch of frames
 
     def eof_received(self) -> bool:
         return False
@@ -124,7 +124,7 @@ class Hub:
         self._dirty: set[HubConn] = set()
         self._flush_scheduled = False
         self._stall_timer: asyncio.TimerHandle | None = None
-        self._ring: deque[tuple[int, bytes]] = deque()
+        self._ring: deque[tuple[int, Any, bool]] = deque()  # (seq, frame or parts, local)
         self._ring_bytes = 0
         self._server: Any = None
         self._own_stamp = b'"src":%b,"e":%d,' % (F.encode_json(bus.member_id), epoch)
@@ -137,7 +137,7 @@ class Hub:
         if self._server is not None:
             self._server.close()
             self._server = None
-        self._flush()
+        self.flush()
         conns = [c for c in (*self.conns.values(), *self.pending) if c.transport is not None]
         self.conns.clear()
         self.pending.clear()
@@ -151,20 +151,54 @@ class Hub:
 
     # --- messages -----------------------------------------------------------------------------
 
-    def publish_local(self, body: bytes) -> int:
+    def publish_local(self, name_json: bytes, mid: int, t: int, raw: bytes) -> int:
         """Sequence and fan out a message posted in this (the leader's) process."""
+        seq = self.seq = self.seq + 1
+        self.bus._pos_seq = seq
+        ring = self._ring
+        parts = (name_json, mid, t, raw)
+        ring.append((seq, parts, True))  # framed lazily: often nobody needs the bytes
+        self._ring_bytes += len(raw) + 64
+        if len(ring) > RING_FRAMES or self._ring_bytes > RING_BYTES:
+            self._trim()
+        if self.conns:
+            self._broadcast(self._frame_local(seq, parts))
+        return seq
+
+    def _frame_local(self, seq: int, parts: tuple[bytes, int, int, bytes]) -> bytes:
+        stamp = b'{"s":%d,%b' % (seq, self._own_stamp)
+        body = F.post_body(*parts)
+        return pack_len(len(stamp) + len(body)) + stamp + body
+
+    def publish_body(self, body: bytes) -> int:
+        """Sequence and fan out an already encoded message of ours (queued while following)."""
         seq = self.seq = self.seq + 1
         stamp = b'{"s":%d,%b' % (seq, self._own_stamp)
         self._fanout(pack_len(len(stamp) + len(body)) + stamp + body, None, seq)
         return seq
 
+    def _trim(self) -> None:
+        ring = self._ring
+        while ring and (len(ring) > RING_FRAMES or self._ring_bytes > RING_BYTES):
+            _seq, data, local = ring.popleft()
+            self._ring_bytes -= len(data[3]) + 64 if local else len(data)
+
     def _fanout(self, data: bytes, exclude: HubConn | None, seq: int) -> None:
+        """Sequenced frame: into the replay ring and to every member but its sender."""
         self.bus._pos_seq = seq
         ring = self._ring
-        ring.append((seq, data))
+        ring.append((seq, data, False))
         self._ring_bytes += len(data)
-        while len(ring) > RING_FRAMES or self._ring_bytes > RING_BYTES:
-            self._ring_bytes -= len(ring.popleft()[1])
+        if len(ring) > RING_FRAMES or self._ring_bytes > RING_BYTES:
+            self._trim()
+        self._broadcast(data, exclude)
+
+    def _send(self, conn: HubConn, data: bytes) -> None:
+        conn.out.append(data)
+        self._dirty.add(conn)
+        self.schedule_flush()
+
+    def _broadcast(self, data: bytes, exclude: HubConn | None = None) -> None:
         dirty = self._dirty
         for conn in self.conns.values():
             if conn is not exclude:
@@ -172,23 +206,12 @@ class Hub:
                 dirty.add(conn)
         self.schedule_flush()
 
-    def _send(self, conn: HubConn, data: bytes) -> None:
-        conn.out.append(data)
-        self._dirty.add(conn)
-        self.schedule_flush()
-
-    def _broadcast(self, data: bytes) -> None:
-        for conn in self.conns.values():
-            conn.out.append(data)
-            self._dirty.add(conn)
-        self.schedule_flush()
-
     def schedule_flush(self) -> None:
         if not self._flush_scheduled and (self._dirty or self.acks):
             self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+            self.loop.call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         self._flush_scheduled = False
         for conn in self._dirty:
             out, t = conn.out, conn.transport
@@ -248,8 +271,8 @@ class Hub:
             return False
         kind = type(f)
         if kind is F.Post:
-            if payload[0] != 0x7B:  # "{" — the splice below relies on it
-                conn.drop("message frame does not start with '{'")
+            if payload[0] != 0x7B or len(payload) > F.MAX_POST:  # "{": the splice relies on it
+                conn.drop("message frame too large or not starting with '{'")
                 return False
             seq = self.seq = self.seq + 1
             stamp = b'{"s":%d,"src":%b,' % (seq, conn.src_json)
@@ -300,7 +323,10 @@ class Hub:
         if start is not None and self._ring:
             lo = self._ring[0][0]
             skip = max(0, start - lo)
-            replay = [data for _s, data in itertools.islice(self._ring, skip, None)]
+            replay = [
+                self._frame_local(s, data) if local else data
+                for s, data, local in itertools.islice(self._ring, skip, None)
+            ]
             if replay:
                 first = max(lo, start)
         welcome = F.Welcome(
@@ -345,10 +371,9 @@ class Hub:
     def members_changed(self, exclude: HubConn | None = None) -> None:
         ms = self.member_list()
         self.bus._set_members(self.bus.member_id, ms)
-        data = frame(F.Members(e=self.epoch, v=F.VERSION, l=self.bus.member_id, ms=ms))
-        for conn in self.conns.values():
-            if conn is not exclude:
-                self._send(conn, data)
+        self._broadcast(
+            frame(F.Members(e=self.epoch, v=F.VERSION, l=self.bus.member_id, ms=ms)), exclude
+        )
 
     def route(self, src: str, f: F.StateRequest | F.StateReply) -> None:
         """Deliver a state request/reply from ``src`` to its ``to`` member (maybe ourselves)."""

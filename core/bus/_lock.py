@@ -82,21 +82,34 @@ class LeaderLock:
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600
         )
-        try:
+        try:  # no fsync: after a machine crash no process of the old epochs is left to fence
             os.write(fd, f"{epoch}\n".encode("ascii"))
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self._epoch_path)
         return epoch
 
+    def still_ours(self) -> bool:
+        """False if the lock file was removed or replaced while we hold it (e.g. a cleaner
+        emptied the runtime directory): another process could then lock a new file."""
+        if self._fd is None:
+            return False
+        try:
+            st, cur = os.fstat(self._fd), os.stat(self._path, follow_symlinks=False)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (cur.st_dev, cur.st_ino)
+
     def release(self) -> None:
-        """Give the lock up (the file descriptor stays open for the next attempt)."""
+        """Give the lock up (the descriptor stays open for the next attempt if still valid)."""
         if self.held and self._fd is not None:
             self.held = False
             try:
                 _unlock(self._fd)
             except OSError:
+                self.close()
+                return
+            if not self.still_ours():
                 self.close()
 
     def close(self) -> None:

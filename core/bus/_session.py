@@ -2,7 +2,7 @@
 
 Election: whoever takes the OS lock leads; it bumps the fencing epoch and serves the hub. A
 follower notices a dead leader by EOF on its socket and at once races for the lock; while no hub
-answers it polls (lock, then connect) every 20 ms, slower after a while. Nothing here blocks
+answers it polls (lock, then connect) every 10-20 ms, slower after a while. Nothing here blocks
 the event loop.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from . import _frames as F
-from ._frames import FrameError, FrameReader, frame, pack_len
+from ._follower import Link
+from ._frames import frame
 from ._hub import Hub
 from ._lock import LeaderLock
 
@@ -29,109 +29,16 @@ log = logging.getLogger("core.bus")
 
 HOLDOFF_S = 1.0  # after stepping down / a handover to someone else: don't race for the lock
 WELCOME_S = 3.0
+WATCH_S = 2.0
 MAX_OUTBOX = 100_000  # messages kept for resending after a failover (unacked + unsent)
 MAX_OUTBOX_BYTES = 64 << 20
 
 
 def poll_interval(waited: float) -> float:
+    """Poll fast right after the hub went away (failover), then back off."""
+    if waited < 0.5:
+        return 0.01
     return 0.02 if waited < 1.0 else 0.1 if waited < 5.0 else 0.25
-
-
-class Link(asyncio.Protocol):
-    """The follower's connection to the hub."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.bus = session.bus
-        self.transport: asyncio.Transport | None = None
-        self.reader = FrameReader()
-        self.epoch = 0
-        self.prefix = b""
-        self.out: list[bytes] = []
-        self._flush_scheduled = False
-        loop = self.bus._loop
-        self.welcomed: asyncio.Future[None] = loop.create_future()
-        self.done: asyncio.Future[None] = loop.create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        if not self.session.transport.peer_ok(transport):
-            log.warning("bus: the hub socket belongs to another user; not using it")
-            transport.abort()  # type: ignore[attr-defined]
-            return
-        bus = self.bus
-        hello = F.Hello(
-            e=bus._max_epoch,
-            v=F.VERSION,
-            m=bus.member_id,
-            pid=os.getpid(),
-            le=bus._pos_epoch,
-            ls=bus._pos_seq,
-            p=bus._state.names(),
-        )
-        self.transport.write(frame(hello))
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            frames = self.reader.feed(data)
-        except FrameError as exc:
-            log.warning("bus: bad frame from hub (%s); reconnecting", exc)
-            self.abort()
-            return
-        on_frame = self.bus._on_hub_frame
-        for payload in frames:
-            if self.done.done():
-                break
-            on_frame(self, payload)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
-        if not self.welcomed.done():
-            self.welcomed.cancel()
-
-    @property
-    def ready(self) -> bool:
-        return self.welcomed.done() and not self.welcomed.cancelled() and not self.done.done()
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.prefix = b'{"e":%d,' % epoch
-
-    def send_body(self, body: bytes) -> None:
-        prefix = self.prefix
-        self.out.append(pack_len(len(prefix) + len(body)))
-        self.out.append(prefix)
-        self.out.append(body)
-        self._schedule()
-
-    def send_frame(self, data: bytes) -> None:
-        self.out.append(data)
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.bus._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._flush_scheduled = False
-        out, t = self.out, self.transport
-        if out and t is not None and not t.is_closing():
-            t.write(b"".join(out))
-        out.clear()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def close(self) -> None:
-        self.flush()
-        if self.transport is not None:
-            self.transport.close()
 
 
 class Session:
@@ -207,6 +114,13 @@ class Session:
     # --- election loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._elect()
+        except Exception:  # a bug here must not take the process (or in-process delivery) down
+            log.exception("bus: election loop failed")
+            self.bus._degrade("internal error in the election loop")
+
+    async def _elect(self) -> None:
         bus = self.bus
         failing_since: float | None = None
         while not bus._closed:
@@ -271,12 +185,14 @@ class Session:
         self._leading = self.loop.create_future()
         bus._became_leader(epoch)
         for _mid, body in self.outbox:
-            hub.publish_local(body)
+            hub.publish_body(body)
         self.outbox.clear()
         self._outbox_bytes = 0
+        watchdog = self.loop.create_task(self._watch(hub))
         try:
             await self._leading
         finally:
+            watchdog.cancel()
             self.hub = None
             self._leading = None
             try:
@@ -285,6 +201,16 @@ class Session:
                 self.lock.release()
                 bus._lost_leadership()
         return True
+
+    async def _watch(self, hub: Hub) -> None:
+        """Every few seconds: are the lock file and the socket still ours? If something removed
+        them (a cleaner emptying the runtime directory), lead again on fresh files."""
+        while self.hub is hub:
+            await asyncio.sleep(WATCH_S)
+            if self.hub is hub and not (self.lock.still_ours() and self.transport.still_ours()):
+                log.warning("bus: lock file or socket vanished from the runtime dir; re-electing")
+                self.stop_leading(holdoff=False)
+                return
 
     def stop_leading(self, *, holdoff: bool) -> None:
         if holdoff:

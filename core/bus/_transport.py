@@ -31,6 +31,8 @@ class Transport(Protocol):
 
     def peer_ok(self, transport: asyncio.BaseTransport) -> bool: ...
 
+    def still_ours(self) -> bool: ...
+
     def cleanup(self) -> None: ...
 
 
@@ -90,6 +92,13 @@ class UnixTransport:
             return False
         return uid is None or uid == os.getuid()
 
+    def still_ours(self) -> bool:
+        """True while the socket path is the socket ``serve`` created."""
+        try:
+            return self._inode is not None and os.stat(self.address).st_ino == self._inode
+        except OSError:
+            return False
+
     def cleanup(self) -> None:
         """Remove our socket file (only if it is still ours)."""
         if self._inode is None:
@@ -135,6 +144,9 @@ class PipeTransport:  # pragma: no cover - Windows only; NOT tested in CI (no Wi
         return await loop.create_pipe_connection(factory, self.address)  # type: ignore[attr-defined]
 
     def peer_ok(self, transport: asyncio.BaseTransport) -> bool:
+        return True
+
+    def still_ours(self) -> bool:
         return True
 
     def cleanup(self) -> None:

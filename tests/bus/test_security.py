@@ -1,0 +1,281 @@
+"""Security and robustness: permissions, scope isolation, other users, hostile frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import socket
+import stat
+import struct
+import time
+
+import pytest
+
+from core.bus import BroadcastChannel, LocalBus
+from core.bus import _hub as hub_module
+
+from ._harness import Child
+from .helpers import Buses, fence, listen, wait_until
+
+MiB = 1 << 20
+
+
+def frame(obj: object) -> bytes:
+    body = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode()
+    return struct.pack(">I", len(body)) + body
+
+
+def hello(member: str = "raw-1", **over: object) -> bytes:
+    h = {"k": "hello", "e": 0, "v": 1, "m": member, "pid": 1, "le": 0, "ls": 0, "p": []}
+    h.update(over)
+    return frame(h)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> dict:
+    (n,) = struct.unpack(">I", await reader.readexactly(4))
+    return json.loads(await reader.readexactly(n))
+
+
+async def raw(bus: LocalBus) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    assert bus.paths is not None
+    return await asyncio.open_unix_connection(bus.paths.address)
+
+
+async def dropped(reader: asyncio.StreamReader, timeout: float = 5.0) -> bool:
+    """True once the hub closed the connection (reads and discards until EOF)."""
+    async with asyncio.timeout(timeout):
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionResetError:
+            pass
+    return True
+
+
+async def test_directory_is_0700_and_socket_files_0600(buses: Buses) -> None:
+    bus = await buses.open()
+    assert bus.paths is not None
+    assert stat.S_IMODE(os.lstat(bus.paths.directory).st_mode) == 0o700
+    sock = os.lstat(bus.paths.address)
+    assert stat.S_ISSOCK(sock.st_mode) and stat.S_IMODE(sock.st_mode) == 0o600
+    for path in (bus.paths.lock, bus.paths.epoch):
+        assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600
+    assert buses.scope not in str(bus.paths.directory)  # the scope name is hashed
+    assert len(os.fsencode(bus.paths.address)) < 100
+
+
+async def test_existing_loose_directory_is_tightened(buses: Buses, runtime_dir: str) -> None:
+    from core.bus._runtime import scope_key
+
+    loose = os.path.join(runtime_dir, scope_key(buses.scope))
+    os.mkdir(loose, 0o755)
+    os.chmod(loose, 0o755)
+    bus = await buses.open()
+    assert bus.cross_process
+    assert stat.S_IMODE(os.lstat(loose).st_mode) == 0o700
+
+
+async def test_scopes_are_isolated(buses: Buses, children: list[Child]) -> None:
+    a1, a2 = await buses.open("scope-A"), await buses.open("scope-A")
+    b1 = await buses.open("scope-B")
+    assert a1.paths != b1.paths
+    other = await Child.spawn("scope-B", buses.runtime_dir, "b-child", channels="x")
+    children.append(other)
+    ca1, ca2, cb1 = (BroadcastChannel("x", bus=b) for b in (a1, a2, b1))
+    ra2, rb1 = listen(ca2), listen(cb1)
+    ca1.post_message({"secret": "for scope A only"})
+    await ra2.wait(1)
+    BroadcastChannel("x", bus=b1).post_message("fence-B")
+    await rb1.wait(1)
+    await other.wait("message", lambda e: e["data"] == "fence-B")
+    assert rb1.data == ["fence-B"]
+    assert not [e for e in other.events if e["ev"] == "message" and e["data"] != "fence-B"]
+    assert b1.is_leader and a1.is_leader and not a2.is_leader
+
+
+def _connect_as(uid: int, gid: int, path: str, payload: bytes) -> str:
+    """Fork; the child switches to ``uid`` and tries the hub. Returns what it observed."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no asyncio, no pytest; just syscalls, then _exit
+        result = "error"
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            try:
+                s.connect(path)
+            except PermissionError:
+                result = "denied"
+            else:
+                try:
+                    s.sendall(payload)
+                    result = "welcomed" if s.recv(65536) else "refused"
+                except (BrokenPipeError, ConnectionResetError):
+                    result = "refused"
+        except BaseException as exc:  # report, never raise in the forked child
+            result = f"error {exc!r}"
+        finally:
+            os.write(w, result.encode())
+            os._exit(0)
+    os.close(w)
+    try:
+        return os.read(r, 1000).decode()
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+async def test_another_user_is_refused(
+    buses: Buses, runtime_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = await buses.open()
+    assert bus.paths is not None
+    nobody = pwd.getpwnam("nobody")
+    path = bus.paths.address
+    loop = asyncio.get_running_loop()
+    attempt = (nobody.pw_uid, nobody.pw_gid, path, hello("intruder-1"))
+    # 1. The 0700 directory alone keeps other users out.
+    assert await loop.run_in_executor(None, _connect_as, *attempt) == "denied"
+    # 2. Even with the directory and socket opened up, SO_PEERCRED refuses them.
+    os.chmod(runtime_dir, 0o711)
+    os.chmod(bus.paths.directory, 0o711)
+    os.chmod(path, 0o666)
+    assert await loop.run_in_executor(None, _connect_as, *attempt) == "refused"
+    assert "another user" in caplog.text
+    assert bus.members() == [bus.member_id]
+    # ... while our own uid still gets in.
+    uid, gid = os.getuid(), os.getgid()
+    assert await loop.run_in_executor(None, _connect_as, uid, gid, path, hello()) == "welcomed"
+
+
+HOSTILE = {
+    "garbage": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "huge-length": struct.pack(">I", 0xFFFFFFFF) + b"{}",
+    "over-1MiB": struct.pack(">I", MiB + 1) + b"{",
+    "zero-length": struct.pack(">I", 0),
+    "not-json": frame(b"\x00\x01not json at all"),
+    "json-not-object": frame([1, 2, 3]),
+    "wrong-version": hello(v=2),
+    "unknown-kind": frame({"k": "pwn", "e": 0, "v": 1}),
+    "post-before-hello": frame({"k": "m", "e": 1, "v": 1, "c": "x", "id": 1, "t": 0, "d": 1}),
+    "bad-member-id": hello('a"b'),
+    "extra-field": hello(s=99),
+    "post-too-large-to-stamp": hello(p=[])
+    + frame(b'{"k":"m","e":1,"v":1,"c":"x","id":1,"t":0,"d":"' + b"x" * (MiB - 100) + b'"}'),
+    "deep-nesting": hello(p=[])
+    + frame(b'{"k":"m","e":1,"v":1,"c":"x","id":1,"t":0,"d":' + b"[" * 5000 + b"]" * 5000 + b"}"),
+}
+
+
+@pytest.mark.parametrize("payload", list(HOSTILE.values()), ids=list(HOSTILE))
+async def test_hostile_input_is_dropped_and_the_bus_keeps_working(
+    buses: Buses, payload: bytes
+) -> None:
+    a, b = await buses.open(), await buses.open()
+    ca, cb = BroadcastChannel("x", bus=a), BroadcastChannel("x", bus=b)
+    ra, rb = listen(ca), listen(cb)
+    reader, writer = await raw(a)
+    writer.write(payload)
+    await writer.drain()
+    assert await dropped(reader)
+    writer.close()
+    await fence(ca, rb)
+    await fence(cb, ra)
+    assert ra.data == rb.data == ["__fence__"]
+    assert a.members() == b.members() == [a.member_id, b.member_id]
+
+
+async def test_spoofed_or_stale_frames_after_hello_are_refused(buses: Buses) -> None:
+    a, b = await buses.open(), await buses.open()
+    rb = listen(BroadcastChannel("x", bus=b))
+    cases = [
+        {"k": "m", "e": a.epoch, "v": 1, "c": "x", "id": 1, "t": 0, "d": 1, "s": 999},
+        {"k": "m", "e": a.epoch, "v": 1, "c": "x", "id": 1, "t": 0, "d": 1, "src": "victim"},
+        {"k": "m", "e": a.epoch - 1, "v": 1, "c": "x", "id": 1, "t": 0, "d": "old epoch"},
+        {"k": "hello", "e": a.epoch, "v": 1, "m": "again", "pid": 1, "le": 0, "ls": 0},
+    ]
+    for i, case in enumerate(cases):
+        reader, writer = await raw(a)
+        writer.write(hello(f"spoof-{i}"))
+        assert (await read_frame(reader))["k"] == "welcome"
+        writer.write(frame(case))
+        assert await dropped(reader)
+        writer.close()
+    await fence(BroadcastChannel("x", bus=a), rb)
+    assert rb.data == ["__fence__"]
+
+
+async def test_truncated_frame_then_disconnect(buses: Buses) -> None:
+    a, b = await buses.open(), await buses.open()
+    rb = listen(BroadcastChannel("x", bus=b))
+    reader, writer = await raw(a)
+    writer.write(hello() + struct.pack(">I", 100) + b'{"k":"m","e"')
+    assert (await read_frame(reader))["k"] == "welcome"
+    writer.close()
+    await fence(BroadcastChannel("x", bus=a), rb)
+    assert rb.data == ["__fence__"]
+
+
+async def test_undecodable_data_fires_messageerror_on_receivers_only(buses: Buses) -> None:
+    a, b = await buses.open(), await buses.open()
+    ca, cb, other = (BroadcastChannel(n, bus=bus) for n, bus in (("x", a), ("x", b), ("y", b)))
+    msgs = [listen(ch) for ch in (ca, cb, other)]
+    errs = [listen(ch, "messageerror") for ch in (ca, cb, other)]
+    reader, writer = await raw(a)
+    welcome_and_bad = hello() + frame(
+        b'{"e":%d,"v":1,"k":"m","c":"x","id":1,"t":%d,"d":"\xff\xfe invalid utf-8"}'
+        % (a.epoch, time.monotonic_ns())
+    )
+    writer.write(welcome_and_bad)
+    assert (await read_frame(reader))["k"] == "welcome"
+    await errs[0].wait(1)
+    await errs[1].wait(1)
+    assert "undecodable" in (errs[1].events[0].error or "")
+    assert errs[1].events[0].data is None and errs[1].events[0].sender == "raw-1"
+    writer.write(
+        frame(
+            b'{"e":%d,"v":1,"k":"m","c":"x","id":2,"t":%d,"d":"fine"}'
+            % (a.epoch, time.monotonic_ns())
+        )
+    )
+    await msgs[0].wait(1)
+    await msgs[1].wait(1)
+    assert msgs[0].data == msgs[1].data == ["fine"]  # the connection was kept
+    assert msgs[2].events == errs[2].events == []
+    writer.close()
+
+
+@pytest.mark.parametrize("limit", ["buffer", "stall"])
+async def test_follower_that_never_reads_is_dropped(
+    buses: Buses, monkeypatch: pytest.MonkeyPatch, limit: str
+) -> None:
+    if limit == "buffer":
+        monkeypatch.setattr(hub_module, "MAX_BUFFERED", 256 * 1024)
+    else:
+        monkeypatch.setattr(hub_module, "STALL_S", 0.3)
+    a, b = await buses.open(), await buses.open()
+    ca, cb = BroadcastChannel("x", bus=a), BroadcastChannel("x", bus=b)
+    rb = listen(cb)
+    reader, writer = await raw(a)
+    writer.write(hello("sloth-1"))
+    assert (await read_frame(reader))["k"] == "welcome"
+    await wait_until(lambda: "sloth-1" in a.members(), 5)
+    blob = "x" * 60_000
+    for i in range(40):  # ~2.4 MB: more than the kernel buffers and the limit
+        ca.post_message([i, blob])
+        await asyncio.sleep(0)
+    await rb.wait(40, timeout=10)
+    cb.post_message("from b while the sloth blocks")  # b's ack must not wait forever
+    await wait_until(lambda: "sloth-1" not in a.members(), 10)
+    session = b._session
+    assert session is not None
+    await wait_until(lambda: not session.outbox, 5)
+    assert [d[0] for d in rb.data] == list(range(40))
+    writer.close()
