@@ -72,7 +72,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     from ui.theme import apply_theme
 
     from core import Client, ClientConfig
-    from core.bus.sync_state import PreferenceStore, sync_state
+    from core.bus import PreferenceStore, sync_state
     from ui.bridge import ClientBridge
 
     from .embedded import EmbeddedServer

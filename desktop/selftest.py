@@ -68,7 +68,7 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
     from PySide6.QtWidgets import QApplication
 
     from core import Client, ClientConfig
-    from core.bus.sync_state import PreferenceStore
+    from core.bus import PreferenceStore
     from desktop.embedded import EmbeddedServer
     from desktop.manager import WindowManager
     from desktop.profile import Profile

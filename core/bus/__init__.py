@@ -82,7 +82,7 @@ provider's own messages may be in the snapshot and still arrive afterwards with 
 from ._bus import LocalBus
 from ._channel import BroadcastChannel, MessageEvent
 from ._errors import DataCloneError, InvalidStateError
-from .sync_state import sync_state
+from ._sync_state import PreferenceStore, SyncHandle, sync_state
 
 __all__ = [
     "BroadcastChannel",
@@ -90,5 +90,7 @@ __all__ = [
     "InvalidStateError",
     "LocalBus",
     "MessageEvent",
+    "PreferenceStore",
+    "SyncHandle",
     "sync_state",
 ]

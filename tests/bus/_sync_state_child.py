@@ -10,8 +10,7 @@ import asyncio
 import json
 import sys
 
-from core.bus import LocalBus
-from core.bus.sync_state import PreferenceStore, sync_state
+from core.bus import LocalBus, PreferenceStore, sync_state
 
 
 def emit(message: dict) -> None:

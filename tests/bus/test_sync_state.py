@@ -16,10 +16,18 @@ from typing import Any
 import pytest
 
 from core.bus import BroadcastChannel, LocalBus
-from core.bus.sync_state import LOCAL, REMOTE, Meta, PreferenceStore, SyncHandle, _Pacer, sync_state
+from core.bus._sync_state import (
+    LOCAL,
+    REMOTE,
+    Meta,
+    PreferenceStore,
+    SyncHandle,
+    _Pacer,
+    sync_state,
+)
 
 # Once core.bus exports the function, the attribute core.bus.sync_state is that function.
-sync_state_module = importlib.import_module("core.bus.sync_state")
+sync_state_module = importlib.import_module("core.bus._sync_state")
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("_sync_state_child.py")
 CHANNEL = "sync-state:prefs"

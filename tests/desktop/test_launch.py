@@ -92,8 +92,7 @@ def test_theme_change_in_one_process_reaches_another(primary, tmp_path: Path) ->
         # A third member of the profile's bus changes the theme, as a settings dialog would.
         import asyncio
 
-        from core.bus import LocalBus
-        from core.bus.sync_state import PreferenceStore, sync_state
+        from core.bus import LocalBus, PreferenceStore, sync_state
 
         profile = Profile.resolve(None, None, None, tmp_path / "data", tmp_path / "config")
         cfg = ClientConfig(server_url="http://unused", data_dir=profile.data_dir / "cache",
