@@ -23,20 +23,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--server", help="a remote sync server URL (default: the embedded server)")
     ap.add_argument("--profile", default=None, help="profile name (default: 'default')")
     ap.add_argument("--user", default=None, help="account name on a remote server")
-    ap.add_argument("--demo", action="store_true",
-                    help="add a simulated second device that edits every few seconds")
-    ap.add_argument("--separate-process", action="store_true",
-                    help="run a full process of its own on the profile's bus")
-    ap.add_argument("--new-window", action="store_true",
-                    help="open a new window in the running process (the default for a 2nd launch)")
+    ap.add_argument(
+        "--demo",
+        action="store_true",
+        help="add a simulated second device that edits every few seconds",
+    )
+    ap.add_argument(
+        "--separate-process",
+        action="store_true",
+        help="run a full process of its own on the profile's bus",
+    )
+    ap.add_argument(
+        "--new-window",
+        action="store_true",
+        help="open a new window in the running process (the default for a 2nd launch)",
+    )
     ap.add_argument("--self-test", action="store_true", help="check the installation and exit")
     ap.add_argument("--version", action="version", version=f"concord {__version__}")
-    ap.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"),
-                    help=argparse.SUPPRESS)
-    ap.add_argument("--config-dir", default=os.environ.get("CONCORD_CONFIG_DIR"),
-                    help=argparse.SUPPRESS)
-    ap.add_argument("--runtime-dir", default=os.environ.get("CONCORD_RUNTIME_DIR"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--data-dir", default=os.environ.get("CONCORD_DATA_DIR"), help=argparse.SUPPRESS
+    )
+    ap.add_argument(
+        "--config-dir", default=os.environ.get("CONCORD_CONFIG_DIR"), help=argparse.SUPPRESS
+    )
+    ap.add_argument(
+        "--runtime-dir", default=os.environ.get("CONCORD_RUNTIME_DIR"), help=argparse.SUPPRESS
+    )
     return ap.parse_args(argv)
 
 
@@ -51,8 +63,10 @@ def run_qt(coro_fn: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=os.environ.get("CONCORD_LOG", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("CONCORD_LOG", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.self_test:
         from .selftest import run_self_test
 
@@ -82,7 +96,9 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     from .tray import Tray
 
     profile = Profile.resolve(
-        args.profile, args.server, args.user,
+        args.profile,
+        args.server,
+        args.user,
         Path(args.data_dir) if args.data_dir else None,
         Path(args.config_dir) if args.config_dir else None,
     )
@@ -91,8 +107,11 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     if not instance.primary and not args.separate_process:
         ok = await instance.ask_primary_to_open_window()
         await instance.close()
-        print("Asked the running Concord to open a window." if ok
-              else "The running Concord did not answer.")
+        print(
+            "Asked the running Concord to open a window."
+            if ok
+            else "The running Concord did not answer."
+        )
         return 0 if ok else 1
 
     embedded: EmbeddedServer | None = None
@@ -110,14 +129,21 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
             server_url = await instance.ask_server_url() or "http://127.0.0.1:9"
     instance.server_url = server_url
 
-    client = await Client.open(ClientConfig(
-        server_url=server_url, data_dir=profile.data_dir / "cache", username=profile.username,
-        runtime_dir=runtime, profile=profile.key, refresh_token=refresh,
-    ))
+    client = await Client.open(
+        ClientConfig(
+            server_url=server_url,
+            data_dir=profile.data_dir / "cache",
+            username=profile.username,
+            runtime_dir=runtime,
+            profile=profile.key,
+            refresh_token=refresh,
+        )
+    )
     bridge = ClientBridge(client)
     saved = read_json(profile.config_dir / "settings.json")
-    prefs = PreferenceStore({**DEFAULT_SETTINGS, **{k: saved[k] for k in SETTING_KEYS
-                                                     if k in saved}})
+    prefs = PreferenceStore(
+        {**DEFAULT_SETTINGS, **{k: saved[k] for k in SETTING_KEYS if k in saved}}
+    )
     settings_sync = sync_state(prefs, "settings", bus=client.relay.bus, sync_keys=SETTING_KEYS)
 
     def on_prefs(changed: dict[str, Any], _origin: str) -> None:
@@ -173,8 +199,9 @@ async def _sign_in(manager: Any, client: Any, profile: Any) -> None:
     from ui.dialogs import LoginDialog
 
     for _ in range(3):
-        dialog = LoginDialog(profile.server_url, profile.username,
-                             keyring_problem=client.credentials.keyring_error)
+        dialog = LoginDialog(
+            profile.server_url, profile.username, keyring_problem=client.credentials.keyring_error
+        )
         if not dialog.exec():
             return
         _user, password = dialog.credentials()

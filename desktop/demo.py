@@ -16,9 +16,14 @@ from core import Client, ClientConfig
 log = logging.getLogger("concord.demo")
 FRIEND = "demo-friend"
 LINES = [
-    "Morning! Did the build go green?", "Pushed the fix, have a look.", "Lunch at noon?",
-    "I renamed the thread, hope that's ok.", "Can you review the release notes?",
-    "On a call, back in 10.", "Shipping it. 🚀", "Who's on call tonight?",
+    "Morning! Did the build go green?",
+    "Pushed the fix, have a look.",
+    "Lunch at noon?",
+    "I renamed the thread, hope that's ok.",
+    "Can you review the release notes?",
+    "On a call, back in 10.",
+    "Shipping it. 🚀",
+    "Who's on call tonight?",
 ]
 
 
@@ -31,14 +36,21 @@ class DemoDevice:
         self.task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, embedded: Any, profile: Any, mine: Client,
-                    interval_s: float = 3.0) -> DemoDevice:
+    async def start(
+        cls, embedded: Any, profile: Any, mine: Client, interval_s: float = 3.0
+    ) -> DemoDevice:
         token = await embedded.add_user(FRIEND)
         tmp = tempfile.mkdtemp(prefix="concord-demo-")
-        client = await Client.open(ClientConfig(
-            server_url=embedded.url, data_dir=tmp, username=FRIEND, runtime_dir=tmp,
-            profile="demo", refresh_token=token,
-        ))
+        client = await Client.open(
+            ClientConfig(
+                server_url=embedded.url,
+                data_dir=tmp,
+                username=FRIEND,
+                runtime_dir=tmp,
+                profile="demo",
+                refresh_token=token,
+            )
+        )
         demo = cls(client, profile.username, interval_s)
         demo.task = asyncio.create_task(demo._run(), name="concord-demo")
         return demo

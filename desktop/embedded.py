@@ -56,8 +56,9 @@ class EmbeddedServer:
         creds = await ctx.storage.user_credentials(username)
         if creds is None:
             try:
-                await ctx.storage.add_user(username, hash_password(secrets.token_urlsafe(24)),
-                                           now_ms())
+                await ctx.storage.add_user(
+                    username, hash_password(secrets.token_urlsafe(24)), now_ms()
+                )
             except UserExists:
                 pass
             creds = await ctx.storage.user_credentials(username)

@@ -13,11 +13,11 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox, QW
 from ui.dialogs import ConflictDialog, SettingsDialog
 from ui.inspector import SyncInspector
 from ui.quick_switcher import QuickSwitcher
-from ui.tasks import spawn
 
 from desktop.profile import Profile, read_json, write_json
 from ui.bridge import ClientBridge
 from ui.models import ConversationListModel
+from ui.tasks import error_text, spawn
 
 from .windows import AppWindow, ConversationWindow, MainWindow
 
@@ -26,8 +26,13 @@ log = logging.getLogger("concord.app")
 
 class WindowManager(QObject):
     def __init__(
-        self, app: QApplication, client: Any, bridge: ClientBridge, prefs: Any,
-        profile: Profile, on_quit: Callable[[], None],
+        self,
+        app: QApplication,
+        client: Any,
+        bridge: ClientBridge,
+        prefs: Any,
+        profile: Profile,
+        on_quit: Callable[[], None],
     ) -> None:
         super().__init__()
         self.app, self.client, self.bridge, self.prefs = app, client, bridge, prefs
@@ -105,8 +110,9 @@ class WindowManager(QObject):
             action = menu.addAction(f"&{i} {w.windowTitle()}")
             action.setCheckable(True)
             action.setChecked(w.isActiveWindow())
-            action.triggered.connect(lambda _=False, w=w: (w.showNormal(), w.raise_(),
-                                                            w.activateWindow()))
+            action.triggered.connect(
+                lambda _=False, w=w: (w.showNormal(), w.raise_(), w.activateWindow())
+            )
 
     # --- commands --------------------------------------------------------------------------------
 
@@ -148,8 +154,11 @@ class WindowManager(QObject):
     def about(self, window: QWidget) -> None:
         from server import __version__
 
-        QMessageBox.about(window, "About Concord",
-                          f"Concord {__version__}\nEvery window, every device, the same truth.")
+        QMessageBox.about(
+            window,
+            "About Concord",
+            f"Concord {__version__}\nEvery window, every device, the same truth.",
+        )
 
     def quit(self) -> None:
         self.save_layout()
@@ -173,7 +182,7 @@ class WindowManager(QObject):
             window.toast(info.message, "error")
 
     def _error_in(self, window: AppWindow | None) -> Callable[[BaseException], None]:
-        return lambda exc: window.toast(str(exc), "error") if window is not None else None
+        return lambda exc: window.toast(error_text(exc), "error") if window is not None else None
 
     def toast_remote(self, text: str) -> None:
         if self.prefs.get("remote_toasts"):
@@ -210,8 +219,9 @@ class WindowManager(QObject):
                     continue
                 window: AppWindow = self.open_conversation_window(cid)
             else:
-                window = self.open_main_window(cid if isinstance(cid, str) and
-                                               self.client.conversation(cid) else None)
+                window = self.open_main_window(
+                    cid if isinstance(cid, str) and self.client.conversation(cid) else None
+                )
             try:
                 window.restoreGeometry(QByteArray(base64.b64decode(entry.get("geometry", ""))))
             except (ValueError, TypeError):

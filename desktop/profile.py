@@ -41,8 +41,12 @@ class Profile:
 
     @classmethod
     def resolve(
-        cls, name: str | None, server_url: str | None, username: str | None = None,
-        base_data: Path | None = None, base_config: Path | None = None,
+        cls,
+        name: str | None,
+        server_url: str | None,
+        username: str | None = None,
+        base_data: Path | None = None,
+        base_config: Path | None = None,
     ) -> Profile:
         name = _safe(name or "default")
         data = (base_data or Path(platformdirs.user_data_dir(APP, appauthor=False))) / name

@@ -79,10 +79,16 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
     client = None
     try:
         token = await embedded.account_token("selftest")
-        client = await Client.open(ClientConfig(
-            server_url=embedded.url, data_dir=tmp / "cache", username="selftest",
-            runtime_dir=tmp / "run2", profile="selftest", refresh_token=token,
-        ))
+        client = await Client.open(
+            ClientConfig(
+                server_url=embedded.url,
+                data_dir=tmp / "cache",
+                username="selftest",
+                runtime_dir=tmp / "run2",
+                profile="selftest",
+                refresh_token=token,
+            )
+        )
         t0 = time.perf_counter()
         conv = await client.create_conversation("self-test")
         await client.wait_synced(10)
@@ -98,8 +104,11 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
         window = manager.open_main_window(conv.id)
         await asyncio.sleep(0.05)
         image = window.grab().toImage()
-        colors = {image.pixel(x, y) for x in range(0, image.width(), 7)
-                  for y in range(0, image.height(), 7)}
+        colors = {
+            image.pixel(x, y)
+            for x in range(0, image.width(), 7)
+            for y in range(0, image.height(), 7)
+        }
         window.close()
         bridge.close()
         assert image.width() > 100 and len(colors) > 3, "the window painted nothing"

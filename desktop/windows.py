@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QStatusBar, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QStatusBar, QWidget
+from ui.status import StatusIndicator
+from ui.toasts import ToastArea
+
 from ui.conversation_list import ConversationListView
 from ui.conversation_pane import ConversationPane
-from ui.status import StatusIndicator
-from ui.tasks import spawn
-from ui.toasts import ToastArea
+from ui.tasks import error_text, spawn
 
 if TYPE_CHECKING:
     from .manager import WindowManager
@@ -45,11 +46,13 @@ class AppWindow(QMainWindow):
         m = self.manager
         file = self.menuBar().addMenu("&File")
         self._action(file, "&New conversation…", QKeySequence.StandardKey.New, m.new_conversation)
-        self._action(file, "New &window", QKeySequence("Ctrl+Shift+N"),
-                     lambda: m.open_main_window())
+        self._action(
+            file, "New &window", QKeySequence("Ctrl+Shift+N"), lambda: m.open_main_window()
+        )
         self._action(file, "&Quick switcher…", QKeySequence("Ctrl+K"), lambda: m.quick_switch(self))
-        self._action(file, "&Settings…", QKeySequence.StandardKey.Preferences,
-                     lambda: m.open_settings(self))
+        self._action(
+            file, "&Settings…", QKeySequence.StandardKey.Preferences, lambda: m.open_settings(self)
+        )
         file.addSeparator()
         self._action(file, "&Close window", QKeySequence.StandardKey.Close, self.close)
         self._action(file, "&Quit", QKeySequence.StandardKey.Quit, m.quit)
@@ -93,6 +96,7 @@ class MainWindow(AppWindow):
         super().__init__(manager)
         self.setWindowTitle("Concord")
         self.list_view = ConversationListView(manager.list_model)
+        self.list_view.me = manager.client.me
         self.list_view.setAccessibleName("Conversations")
         self.pane = ConversationPane(manager.client, manager.bridge)
         splitter = QSplitter()
@@ -106,15 +110,15 @@ class MainWindow(AppWindow):
         lv.openRequested.connect(self.pane.show_conversation)
         lv.openInNewWindowRequested.connect(manager.open_conversation_window)
         lv.renameRequested.connect(
-            lambda cid, title: spawn(client.rename_conversation(cid, title), self._error))
+            lambda cid, title: spawn(client.rename_conversation(cid, title), self._error)
+        )
         lv.pinRequested.connect(lambda cid, pin: spawn(client.set_pinned(cid, pin), self._error))
-        lv.deleteRequested.connect(
-            lambda cid: spawn(client.delete_conversation(cid), self._error))
+        lv.deleteRequested.connect(lambda cid: spawn(client.delete_conversation(cid), self._error))
         self.setTabOrder(self.list_view, self.pane)
         self.resize(960, 640)
 
     def _error(self, exc: BaseException) -> None:
-        self.toast(str(exc), "error")
+        self.toast(error_text(exc), "error")
 
     def conversation_id(self) -> str | None:
         return self.pane.conversation_id()
@@ -132,7 +136,7 @@ class ConversationWindow(AppWindow):
         self.pane = ConversationPane(manager.client, manager.bridge)
         self._finish(self.pane)
         self.pane.show_conversation(conversation_id)
-        self.pane.conversationLeft.connect(self._left)
+        self.pane.conversationDeleted.connect(lambda _cid: self.close())
         view = manager.client.conversation(conversation_id)
         self.setWindowTitle(f"{view.title if view else 'Conversation'} — Concord")
         manager.bridge.conversationsChanged.connect(self._retitle)
@@ -145,9 +149,6 @@ class ConversationWindow(AppWindow):
         for view in changed:
             if view.id == self.pane.conversation_id():
                 self.setWindowTitle(f"{view.title} — Concord")
-
-    def _left(self, cid: str) -> None:
-        self.statusBar().addWidget(QLabel("This conversation was deleted elsewhere."))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.manager.bridge.conversationsChanged.disconnect(self._retitle)
