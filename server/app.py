@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open()
         ctx.hub = FeedHub(store.epoch)
-        ticker = asyncio.create_task(ctx.hub.run_ticker(min(0.25, settings.heartbeat_s / 4)))
+        ticker = asyncio.create_task(
+            ctx.hub.run_ticker(min(0.25, settings.heartbeat_s / 4), settings.send_timeout_s)
+        )
         log.info("storage open at %s (epoch %d)", settings.database_path, store.epoch)
         try:
             yield

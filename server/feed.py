@@ -27,6 +27,9 @@ class Subscription:
         "maxsize",
         "overflowed",
         "queue",
+        "send_expired",
+        "send_started",
+        "send_task",
         "user_id",
         "wake",
     )
@@ -40,6 +43,9 @@ class Subscription:
         self.closed = False
         self.known_head = 0
         self.deadline = float("inf")  # loop time at which the hub's ticker wakes this stream
+        self.send_started: float | None = None  # a send to the client is in progress since
+        self.send_task: asyncio.Task[object] | None = None
+        self.send_expired = False
 
     def push(self, seq: int, frame: bytes) -> None:
         if self.overflowed:
@@ -72,7 +78,7 @@ class FeedHub:
         self._subs: dict[int, set[Subscription]] = {}
         self.shutting_down = False
 
-    async def run_ticker(self, interval: float) -> None:
+    async def run_ticker(self, interval: float, send_timeout: float = float("inf")) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
@@ -81,6 +87,15 @@ class FeedHub:
                 for sub in subs:
                     if sub.deadline <= now:
                         sub.wake.set()
+                    started = sub.send_started
+                    if (
+                        started is not None
+                        and now - started > send_timeout
+                        and not (sub.send_expired)
+                    ):
+                        sub.send_expired = True
+                        if sub.send_task is not None:
+                            sub.send_task.cancel()
 
     def subscribe(self, user_id: int, maxsize: int) -> Subscription:
         sub = Subscription(user_id, maxsize)
