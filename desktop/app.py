@@ -180,9 +180,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     log.info("ready")
     await done.wait()
     ticker.stop()
-    manager.save_layout()
-    for window in list(manager.windows):
-        window.close()
+    manager.close_all()
     if demo is not None:
         await demo.stop()
     tray.close()

@@ -45,6 +45,7 @@ class WindowManager(QObject):
         self.windows: list[AppWindow] = []
         self._inspector: SyncInspector | None = None
         self._layout_path = profile.config_dir / "windows.json"
+        self._closing_all = False
 
     # --- windows ---------------------------------------------------------------------------------
 
@@ -55,7 +56,8 @@ class WindowManager(QObject):
         return window
 
     def _closed(self, window: AppWindow) -> None:
-        self.save_layout(closing=window)
+        if not self._closing_all:
+            self.save_layout(closing=window)
         if window in self.windows:
             self.windows.remove(window)
         self.visibility_changed()
@@ -161,8 +163,15 @@ class WindowManager(QObject):
         )
 
     def quit(self) -> None:
-        self.save_layout()
         self.on_quit()
+
+    def close_all(self) -> None:
+        """Quitting: remember every open window, then close them (without forgetting them)."""
+        self.save_layout()
+        self._closing_all = True
+        for window in list(self.windows):
+            window.close()
+        self._closing_all = False
 
     # --- conflicts and errors ---------------------------------------------------------------------
 

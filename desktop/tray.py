@@ -72,9 +72,9 @@ class Tray(QObject):
         if total == self.unread:
             return
         self.unread = total
-        QGuiApplication.setBadgeNumber(total)
         app = QGuiApplication.instance()
         if isinstance(app, QGuiApplication):
+            app.setBadgeNumber(total)  # dock/taskbar badge where the platform has one
             app.setWindowIcon(QIcon(render_icon(total)))
         if self.icon is not None:
             self.icon.setIcon(QIcon(render_icon(total)))

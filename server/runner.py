@@ -77,7 +77,11 @@ class ServerThread:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self.server.serve(sockets=[self.sock]))
+            # Never the process's default loop policy: under the desktop app that is qasync's,
+            # whose loops belong to the Qt main thread.
+            factory = self.server.config.get_loop_factory() or asyncio.SelectorEventLoop
+            with asyncio.Runner(loop_factory=factory) as runner:
+                runner.run(self.server.serve(sockets=[self.sock]))
         except BaseException as exc:  # surfaced by start()/stop()
             self.error = exc
 

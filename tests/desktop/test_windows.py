@@ -102,9 +102,7 @@ async def test_layout_comes_back(live_server, clients, manager_for) -> None:
     main.setGeometry(40, 50, 700, 500)
     pop.setGeometry(300, 120, 420, 380)
     await wait_until(lambda: main.width() == 700 and pop.width() == 420, what="resized")
-    m.save_layout()
-    for w in list(m.windows):
-        w.close()
+    m.close_all()  # as on quit
     m2 = manager_for(alice, "layout")
     m2.restore_layout()
     kinds = sorted(w.kind for w in m2.windows)
