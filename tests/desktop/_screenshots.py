@@ -13,7 +13,6 @@ from pathlib import Path
 import qasync
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
-from ui.theme import apply_theme
 
 from core import Client, ClientConfig
 from core.bus import PreferenceStore
@@ -21,6 +20,7 @@ from desktop.embedded import EmbeddedServer
 from desktop.manager import WindowManager
 from desktop.profile import Profile
 from ui.bridge import ClientBridge
+from ui.theme import apply_theme
 
 
 async def main(out: Path) -> None:
@@ -43,7 +43,9 @@ async def main(out: Path) -> None:
                                   "Great — can you tag the RC?",
                                   "Tagged 2.4.0-rc1, notes are in the tracker.",
                                   "Ship it after lunch?"]):
-            await (ana if i % 2 else ben).send_message(convs[0].id, line)
+            sender = ana if i % 2 else ben
+            await sender.send_message(convs[0].id, line)
+            await sender.wait_synced(15)  # a conversation, not a race
         for c in convs[1:3]:
             await ben.send_message(c.id, "Ping — have a minute?")
         await ben.wait_synced(15)

@@ -113,3 +113,14 @@ def test_theme_change_in_one_process_reaches_another(primary, tmp_path: Path) ->
         other.wait_for("theme applied: dark")
     finally:
         assert other.stop() == 0
+
+
+def test_self_test_passes_and_reports(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "xdg")}
+    (tmp_path / "xdg").mkdir(mode=0o700)
+    proc = subprocess.run([sys.executable, "-m", "desktop", "--self-test"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for check in ("Qt binding", "keyring", "local bus", "embedded server", "window renders"):
+        assert f"[PASS] {check}" in proc.stdout
+    assert "all checks passed" in proc.stdout
