@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Developer entry point that needs nothing but python3: sets up ``.venv`` and acts.
 
-    python3 packaging/dev.py run    # the main job (for now: the sync server on 127.0.0.1:8765)
+    python3 packaging/dev.py run    # the app, on its embedded server (no set-up, no sign-in)
+    python3 packaging/dev.py serve  # the sync server alone on 127.0.0.1:8765
     python3 packaging/dev.py test   # lint, layer contracts, the whole test suite
     python3 packaging/dev.py bench  # the benchmarks under tests/bench/
 
-Extra arguments go to the tool: ``dev.py test -k bus -x``, ``dev.py run --port 9000``.
+Extra arguments go to the tool: ``dev.py test -k bus -x``, ``dev.py run --demo``,
+``dev.py serve --port 9000``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def ensure_venv() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "bench", "setup"}:
+    if not argv or argv[0] not in {"run", "serve", "test", "bench", "setup"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -58,6 +60,8 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         return 0
     if command == "run":
+        os.execve(BIN / "concord", [str(BIN / "concord"), *rest], env)
+    if command == "serve":
         os.execve(BIN / "concord-server", [str(BIN / "concord-server"), "serve", *rest], env)
     if command == "bench":
         for script in sorted((ROOT / "tests" / "bench").glob("*.py")):
