@@ -17,6 +17,7 @@ events), so Concord parses the byte stream itself:
 from __future__ import annotations
 
 import codecs
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -176,7 +177,9 @@ async def stream_events(
                     break
             raise SSEResponseError(response.status_code, content_type, body[:4096])
         decoder = SSEDecoder()
-        async for chunk in response.aiter_bytes():
-            for event in decoder.feed(chunk):
-                yield event
+        chunks = response.aiter_bytes()
+        async with contextlib.aclosing(chunks):  # closed in this task, even when cancelled
+            async for chunk in chunks:
+                for event in decoder.feed(chunk):
+                    yield event
         decoder.close()

@@ -83,11 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 async def amain(app: Any, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ui.theme import apply_theme
-
     from core import Client, ClientConfig
     from core.bus import PreferenceStore, sync_state
     from ui.bridge import ClientBridge
+    from ui.theme import apply_theme
 
     from .embedded import EmbeddedServer
     from .instance import AppInstance

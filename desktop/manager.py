@@ -10,13 +10,13 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox, QWidget
-from ui.dialogs import ConflictDialog, SettingsDialog
-from ui.inspector import SyncInspector
-from ui.quick_switcher import QuickSwitcher
 
 from desktop.profile import Profile, read_json, write_json
 from ui.bridge import ClientBridge
+from ui.dialogs import ConflictDialog, SettingsDialog
+from ui.inspector import SyncInspector
 from ui.models import ConversationListModel
+from ui.quick_switcher import QuickSwitcher
 from ui.tasks import error_text, spawn
 
 from .windows import AppWindow, ConversationWindow, MainWindow

@@ -19,25 +19,14 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QAction, QContextMenuEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
 from ui.delegates import ConversationDelegate
+from ui.dialogs import confirm_delete
 from ui.models import ConversationListModel
 
 Index = QModelIndex | QPersistentModelIndex
 Confirm = Callable[[QWidget, str], bool]
-
-
-def confirm_delete(parent: QWidget, title: str) -> bool:
-    """The default delete confirmation: a modal ``QMessageBox.question`` defaulting to No."""
-    answer = QMessageBox.question(
-        parent,
-        "Delete conversation",
-        f"Delete “{title}” for all its members? This cannot be undone.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
 
 
 class _EditableTitles(QIdentityProxyModel):

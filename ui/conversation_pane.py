@@ -23,8 +23,9 @@ from shiboken6 import isValid
 
 from core.protocol import MAX_TITLE_CHARS
 from ui.composer import Composer
-from ui.conversation_list import Confirm, confirm_delete
+from ui.conversation_list import Confirm
 from ui.delegates import danger_color, scaled_font
+from ui.dialogs import confirm_delete
 from ui.message_view import MessageView
 from ui.tasks import error_text, spawn
 

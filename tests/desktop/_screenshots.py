@@ -1,6 +1,6 @@
 """Draws the main window with real content and saves it in the light and the dark theme.
 
-    DISPLAY=:N QT_QPA_PLATFORM=xcb python -m tests.desktop._screenshots OUT_DIR
+DISPLAY=:N QT_QPA_PLATFORM=xcb python -m tests.desktop._screenshots OUT_DIR
 """
 
 from __future__ import annotations
@@ -31,18 +31,31 @@ async def main(out: Path) -> None:
     try:
         for name in ("ana", "ben"):
             token = await server.account_token(name)
-            clients.append(await Client.open(ClientConfig(
-                server.url, tmp / name, name, runtime_dir=tmp / "run", profile=name,
-                refresh_token=token)))
+            clients.append(
+                await Client.open(
+                    ClientConfig(
+                        server.url,
+                        tmp / name,
+                        name,
+                        runtime_dir=tmp / "run",
+                        profile=name,
+                        refresh_token=token,
+                    )
+                )
+            )
         ana, ben = clients
         titles = ["Release 2.4", "Design review", "Lunch crew", "On-call handover", "Ideas"]
         convs = [await ana.create_conversation(t, ["ben"]) for t in titles]
         await ana.set_pinned(convs[0].id, True)
         await ana.wait_synced(15)
-        for i, line in enumerate(["Build is green on all three platforms.",
-                                  "Great — can you tag the RC?",
-                                  "Tagged 2.4.0-rc1, notes are in the tracker.",
-                                  "Ship it after lunch?"]):
+        for i, line in enumerate(
+            [
+                "Build is green on all three platforms.",
+                "Great — can you tag the RC?",
+                "Tagged 2.4.0-rc1, notes are in the tracker.",
+                "Ship it after lunch?",
+            ]
+        ):
             sender = ana if i % 2 else ben
             await sender.send_message(convs[0].id, line)
             await sender.wait_synced(15)  # a conversation, not a race
@@ -57,8 +70,9 @@ async def main(out: Path) -> None:
         app = QApplication.instance()
         profile = Profile("shots", None, "ana", tmp / "p", tmp / "c")
         (tmp / "c").mkdir()
-        manager = WindowManager(app, ana, ClientBridge(ana), PreferenceStore({}), profile,
-                                lambda: None)
+        manager = WindowManager(
+            app, ana, ClientBridge(ana), PreferenceStore({}), profile, lambda: None
+        )
         window = manager.open_main_window(convs[0].id)
         window.resize(1000, 640)
         out.mkdir(parents=True, exist_ok=True)

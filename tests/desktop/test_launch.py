@@ -25,13 +25,21 @@ class AppProc:
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.env = {
-            **os.environ, "QT_QPA_PLATFORM": "offscreen", "CONCORD_LOG": "INFO",
-            "CONCORD_DATA_DIR": str(tmp / "data"), "CONCORD_CONFIG_DIR": str(tmp / "config"),
-            "CONCORD_RUNTIME_DIR": str(tmp / "run"), "PYTHONUNBUFFERED": "1",
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "CONCORD_LOG": "INFO",
+            "CONCORD_DATA_DIR": str(tmp / "data"),
+            "CONCORD_CONFIG_DIR": str(tmp / "config"),
+            "CONCORD_RUNTIME_DIR": str(tmp / "run"),
+            "PYTHONUNBUFFERED": "1",
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "desktop", *args], cwd=ROOT, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "desktop", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -77,8 +85,14 @@ def primary(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_second_launch_opens_a_window_in_the_running_process(primary, tmp_path: Path) -> None:
     primary.wait_for("window opened: main (1 open)")
-    second = subprocess.run([sys.executable, "-m", "desktop"], cwd=ROOT, env=primary.env,
-                            capture_output=True, text=True, timeout=60)
+    second = subprocess.run(
+        [sys.executable, "-m", "desktop"],
+        cwd=ROOT,
+        env=primary.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Asked the running Concord to open a window" in second.stdout
     primary.wait_for("window opened: main (2 open)")
@@ -95,8 +109,12 @@ def test_theme_change_in_one_process_reaches_another(primary, tmp_path: Path) ->
         from core.bus import LocalBus, PreferenceStore, sync_state
 
         profile = Profile.resolve(None, None, None, tmp_path / "data", tmp_path / "config")
-        cfg = ClientConfig(server_url="http://unused", data_dir=profile.data_dir / "cache",
-                           username=profile.username, profile=profile.key)
+        cfg = ClientConfig(
+            server_url="http://unused",
+            data_dir=profile.data_dir / "cache",
+            username=profile.username,
+            profile=profile.key,
+        )
 
         async def change_theme() -> None:
             bus = await LocalBus.open(scope=bus_scope(cfg), runtime_dir=tmp_path / "run")
@@ -118,8 +136,14 @@ def test_theme_change_in_one_process_reaches_another(primary, tmp_path: Path) ->
 def test_self_test_passes_and_reports(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "xdg")}
     (tmp_path / "xdg").mkdir(mode=0o700)
-    proc = subprocess.run([sys.executable, "-m", "desktop", "--self-test"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "desktop", "--self-test"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for check in ("Qt binding", "keyring", "local bus", "embedded server", "window renders"):
         assert f"[PASS] {check}" in proc.stdout

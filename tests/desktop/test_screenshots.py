@@ -31,18 +31,30 @@ def test_main_window_screenshots_light_and_dark(tmp_path: Path) -> None:
     read_fd, write_fd = os.pipe()
     xvfb = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     os.close(write_fd)
     try:
         with os.fdopen(read_fd) as f:
             display = f.readline().strip()
         assert display, "Xvfb did not start"
-        env = {**os.environ, "DISPLAY": f":{display}", "QT_QPA_PLATFORM": "xcb",
-               "XDG_RUNTIME_DIR": str(tmp_path / "xdg")}
+        env = {
+            **os.environ,
+            "DISPLAY": f":{display}",
+            "QT_QPA_PLATFORM": "xcb",
+            "XDG_RUNTIME_DIR": str(tmp_path / "xdg"),
+        }
         (tmp_path / "xdg").mkdir(mode=0o700)
-        proc = subprocess.run([sys.executable, "-m", "tests.desktop._screenshots", str(out)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.desktop._screenshots", str(out)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
     finally:
         xvfb.terminate()

@@ -29,7 +29,10 @@ FAST = EngineConfig(
 
 
 async def wait_until(
-    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "condition",
+    detail: Callable[[], Any] | None = None,
 ) -> Any:
     """Poll a sync or async predicate; bounded in time and count."""
     deadline = time.monotonic() + timeout
@@ -43,7 +46,8 @@ async def wait_until(
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what} (last {last!r})")
+    extra = f"; {detail()!r}" if detail is not None else ""
+    raise AssertionError(f"timed out waiting for {what} (last {last!r}){extra}")
 
 
 def add_users(data_dir: Path, names: tuple[str, ...] = USERS) -> None:

@@ -1,0 +1,241 @@
+"""Dialogs (conflict, sign-in, settings, delete confirmation) and the quick switcher, driven by
+clicks and keys; none blocks (``open()``, never ``exec()``), except the one real message box,
+which a timer answers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from core import protocol as p
+from core.bus import PreferenceStore
+from core.model import ConversationView
+from core.outbox import Conflict
+from ui.dialogs import (
+    ConflictDialog,
+    LoginDialog,
+    SettingsDialog,
+    confirm_delete,
+    keyring_explanation,
+    run_dialog,
+)
+from ui.models import ConversationListModel
+from ui.quick_switcher import QuickSwitcher, match_score
+
+
+def server_row(title: str = "Theirs", pinned: bool = True) -> p.Conversation:
+    return p.Conversation(
+        id="c1",
+        title=title,
+        pinned=pinned,
+        version=3,
+        creator="alice",
+        members=["alice", "bob"],
+        created_at=1,
+        updated_at=2,
+        message_count=0,
+        read_seq=0,
+        unread=0,
+    )
+
+
+def conflict(theirs: p.Conversation | None = None) -> Conflict:
+    mine = {"title": "Mine", "pinned": False, "base_version": 2, "_origin": "m1"}
+    return Conflict("c1", mine, theirs, 7)
+
+
+@pytest.mark.parametrize(
+    ("button", "choice", "code"), [("keep", "keep_mine", 1), ("reload", "reload", 0)]
+)
+def test_conflict_dialog_shows_both_versions_and_wires_its_buttons(
+    qtbot, button: str, choice: str, code: int
+) -> None:  # type: ignore[no-untyped-def]
+    dialog = ConflictDialog(conflict(server_row()))
+    qtbot.addWidget(dialog)
+    assert dialog.windowTitle() == "Changed elsewhere"
+    assert dialog.rows == {"title": ("Theirs", "Mine"), "pinned": ("Yes", "No")}
+    assert "“Theirs” was changed elsewhere" in dialog.message.text()
+    results: list[int] = []
+    dialog.finished.connect(results.append)
+    dialog.open()
+    qtbot.waitExposed(dialog)
+    target = dialog.keep_button if button == "keep" else dialog.reload_button
+    qtbot.mouseClick(target, Qt.MouseButton.LeftButton)
+    assert results == [code] and dialog.choice() == choice and not dialog.isVisible()
+
+
+def test_conflict_dialog_escape_means_reload_and_deleted_cannot_be_kept(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = ConflictDialog(conflict(server_row()))
+    qtbot.addWidget(dialog)
+    dialog.open()
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.choice() == "reload" and dialog.result() == 0
+    gone = ConflictDialog(conflict(None))
+    qtbot.addWidget(gone)
+    assert not gone.keep_button.isEnabled() and "deleted elsewhere" in gone.message.text()
+    assert gone.rows["title"] == ("(deleted)", "Mine")
+
+
+async def test_run_dialog_awaits_the_answer_without_a_nested_loop(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = ConflictDialog(conflict(server_row()))
+    qtbot.addWidget(dialog)
+    QTimer.singleShot(50, dialog.keep_button.click)
+    assert await run_dialog(dialog) == 1 and dialog.choice() == "keep_mine"
+
+
+def test_login_dialog_collects_credentials_and_explains_the_keyring(qtbot) -> None:  # type: ignore[no-untyped-def]
+    problem = (
+        "no secure keyring is available (keyring.backends.fail.Keyring); "
+        "sign-in will not be remembered after this session"
+    )
+    dialog = LoginDialog(
+        "https://chat.example", "alice", error="Wrong password", keyring_problem=problem
+    )
+    qtbot.addWidget(dialog)
+    dialog.open()
+    qtbot.waitExposed(dialog)
+    assert dialog.keyring_label.isVisible()
+    assert dialog.keyring_label.text() == keyring_explanation(problem)
+    assert "cannot store your sign-in securely" in dialog.keyring_label.text()
+    assert dialog.error_label.isVisible() and dialog.error_label.text() == "Wrong password"
+    assert not dialog.ok_button.isEnabled()
+    qtbot.keyClicks(dialog.password, "s3cret")
+    assert dialog.ok_button.isEnabled()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == QDialog.DialogCode.Accepted.value
+    assert dialog.credentials() == ("alice", "s3cret")
+    assert "next time" in keyring_explanation("the keyring did not answer in time")
+
+
+def test_login_dialog_without_keyring_trouble_says_nothing_about_it(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = LoginDialog("https://chat.example")
+    qtbot.addWidget(dialog)
+    dialog.open()
+    assert not dialog.keyring_label.isVisible() and not dialog.error_label.isVisible()
+    qtbot.keyClicks(dialog.username, " bob ")
+    qtbot.keyClicks(dialog.password, "pw")
+    assert dialog.credentials() == ("bob", "pw")
+
+
+def test_settings_dialog_writes_the_store_live_and_follows_it(qtbot) -> None:  # type: ignore[no-untyped-def]
+    store = PreferenceStore({"theme": "system", "notifications": True, "remote_toasts": False})
+    writes: list[dict] = []
+    store.subscribe(lambda changed, _origin: writes.append(changed))
+    dialog = SettingsDialog(store)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    assert dialog.theme.currentData() == "system" and dialog.notifications.isChecked()
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    assert store.get("theme") == "dark"
+    qtbot.mouseClick(dialog.notifications, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.remote_toasts, Qt.MouseButton.LeftButton)
+    assert store.get("notifications") is False and store.get("remote_toasts") is True
+    assert writes == [{"theme": "dark"}, {"notifications": False}, {"remote_toasts": True}]
+    store.set("theme", "light", origin="remote")  # another window changed it
+    assert dialog.theme.currentData() == "light" and len(writes) == 4  # shown, not echoed
+    dialog.reject()
+    store.set("theme", "dark")
+    assert len(writes) == 5  # the closed dialog no longer listens (nor crashes)
+
+
+def test_confirm_delete_asks_and_defaults_to_no(qtbot) -> None:  # type: ignore[no-untyped-def]
+    calls: list[tuple] = []
+
+    def ask(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return QMessageBox.StandardButton.Yes
+
+    assert confirm_delete(None, "Team", ask=ask) is True
+    _parent, title, text, _buttons, default = calls[0]
+    assert title == "Delete conversation" and "“Team”" in text
+    assert default == QMessageBox.StandardButton.No
+    assert confirm_delete(None, "Team", ask=lambda *a: QMessageBox.StandardButton.No) is False
+
+    def answer_the_real_box() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            box.button(QMessageBox.StandardButton.Yes).click()
+        else:
+            QTimer.singleShot(20, answer_the_real_box)
+
+    QTimer.singleShot(20, answer_the_real_box)
+    assert confirm_delete(None, "Team") is True
+
+
+def view(cid: str, title: str, pinned: bool = False, at: int = 0) -> ConversationView:
+    return ConversationView(
+        id=cid,
+        title=title,
+        pinned=pinned,
+        creator="alice",
+        members=("alice",),
+        version=1,
+        created_at=0,
+        updated_at=at,
+        message_count=0,
+        read_seq=0,
+        unread=0,
+    )
+
+
+def test_match_score_ranks_prefix_word_substring_fuzzy() -> None:
+    assert match_score("", "anything") == 0
+    assert match_score("tea", "Team sync") == 0
+    assert match_score("SYNC", "Team sync") == 1
+    assert match_score("ync", "Team sync") == 2
+    assert match_score("tsy", "Team sync") == 3
+    assert match_score("xyz", "Team sync") is None
+
+
+def test_quick_switcher_filters_moves_and_emits_chosen(qtbot) -> None:  # type: ignore[no-untyped-def]
+    now = int(time.time() * 1000)
+    model = ConversationListModel(
+        [
+            view("c1", "Design review", at=now - 3),
+            view("c2", "Team lunch", pinned=True, at=now - 2),
+            view("c3", "Release planning", at=now - 1),
+            view("c4", "Random", at=now),
+        ]
+    )
+    switcher = QuickSwitcher(model)
+    qtbot.addWidget(switcher)
+    chosen: list[str] = []
+    switcher.chosen.connect(chosen.append)
+    switcher.open()
+    qtbot.waitExposed(switcher)
+    assert switcher.matches() == ["Team lunch", "Random", "Release planning", "Design review"]
+    qtbot.keyClicks(switcher.edit, "RE")
+    # "Release…" and "Review" start words; "Design review" ranks below the prefix matches.
+    assert switcher.matches() == ["Release planning", "Design review"]
+    assert switcher.current_id() == "c3"
+    qtbot.keyClick(switcher.edit, Qt.Key.Key_Down)
+    assert switcher.current_id() == "c1"
+    qtbot.keyClick(switcher.edit, Qt.Key.Key_Down)  # stays on the last row
+    assert switcher.current_id() == "c1"
+    qtbot.keyClick(switcher.edit, Qt.Key.Key_Up)
+    assert switcher.current_id() == "c3"
+    model.upsert(view("c5", "Retro", at=now + 1))  # the list stays live while open
+    assert "Retro" in switcher.matches()
+    switcher.edit.clear()
+    qtbot.keyClicks(switcher.edit, "dsgn")  # fuzzy: the letters in order
+    assert switcher.matches() == ["Design review"]
+    qtbot.keyClick(switcher.edit, Qt.Key.Key_Return)
+    assert chosen == ["c1"] and not switcher.isVisible()
+
+
+def test_quick_switcher_escape_closes_and_no_match_chooses_nothing(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model = ConversationListModel([view("c1", "Alpha")])
+    switcher = QuickSwitcher(model)
+    qtbot.addWidget(switcher)
+    chosen: list[str] = []
+    switcher.chosen.connect(chosen.append)
+    switcher.open()
+    qtbot.keyClicks(switcher.edit, "zzz")
+    assert switcher.matches() == [] and switcher.empty.isVisible()
+    qtbot.keyClick(switcher.edit, Qt.Key.Key_Return)
+    assert chosen == [] and switcher.isVisible()
+    qtbot.keyClick(switcher.edit, Qt.Key.Key_Escape)
+    assert not switcher.isVisible() and chosen == []

@@ -1,0 +1,114 @@
+"""Small icons drawn with QPainter (no image files): the sync-state glyphs.
+
+Every state has its own color *and* its own shape, so the states stay distinguishable for
+people who cannot tell the colors apart and in monochrome themes:
+
+===================  =========  ==========================================
+state                color      shape
+===================  =========  ==========================================
+live                 green      filled circle
+connecting           amber      ring (outline circle)
+reconnecting         amber      half-filled circle
+polling              blue       filled diamond
+offline              grey       outlined square with a diagonal slash
+sign_in_required     red        filled triangle with an exclamation mark
+===================  =========  ==========================================
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+
+STATE_COLORS: dict[str, str] = {
+    "live": "#2e9d4f",
+    "connecting": "#d39b00",
+    "reconnecting": "#d39b00",
+    "polling": "#2f7bd8",
+    "offline": "#8a8a8a",
+    "sign_in_required": "#d33a2c",
+}
+STATE_SHAPES: dict[str, str] = {
+    "live": "disc",
+    "connecting": "ring",
+    "reconnecting": "half",
+    "polling": "diamond",
+    "offline": "slashed-square",
+    "sign_in_required": "warning",
+}
+
+
+def state_color(state: str) -> QColor:
+    return QColor(STATE_COLORS.get(state, STATE_COLORS["offline"]))
+
+
+def paint_state_glyph(painter: QPainter, rect: QRectF, state: str) -> None:
+    """Draw the glyph of ``state`` inside ``rect`` (keeps the painter's state)."""
+    color = state_color(state)
+    shape = STATE_SHAPES.get(state, "slashed-square")
+    side = min(rect.width(), rect.height())
+    r = QRectF(0, 0, side, side)
+    r.moveCenter(rect.center())
+    pen_w = max(1.0, side / 7)
+    inner = r.adjusted(pen_w / 2, pen_w / 2, -pen_w / 2, -pen_w / 2)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(color, pen_w)
+    if shape == "disc":
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawEllipse(r)
+    elif shape == "ring":
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(inner)
+    elif shape == "half":
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(inner)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawPie(inner, 90 * 16, 180 * 16)  # the left half
+    elif shape == "diamond":
+        c = r.center()
+        h = side / 2
+        x, y = c.x(), c.y()
+        diamond = QPolygonF(
+            [QPointF(x, y - h), QPointF(x + h, y), QPointF(x, y + h), QPointF(x - h, y)]
+        )
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawPolygon(diamond)
+    elif shape == "warning":
+        path = QPainterPath()
+        path.moveTo(r.center().x(), r.top())
+        path.lineTo(r.right(), r.bottom())
+        path.lineTo(r.left(), r.bottom())
+        path.closeSubpath()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawPath(path)
+        mark = QPen(QColor("white"), max(1.0, side / 8))
+        mark.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(mark)
+        x = r.center().x()
+        painter.drawLine(QPointF(x, r.top() + side * 0.38), QPointF(x, r.top() + side * 0.68))
+        painter.drawPoint(QPointF(x, r.top() + side * 0.84))
+    else:  # slashed square
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(inner)
+        painter.drawLine(inner.bottomLeft(), inner.topRight())
+    painter.restore()
+
+
+def state_pixmap(state: str, size: int = 12, device_pixel_ratio: float = 1.0) -> QPixmap:
+    """The glyph of ``state`` as a transparent pixmap of ``size`` logical pixels."""
+    px = max(1, round(size * device_pixel_ratio))
+    pix = QPixmap(px, px)
+    pix.setDevicePixelRatio(device_pixel_ratio)
+    pix.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pix)
+    paint_state_glyph(painter, QRectF(0, 0, size, size), state)
+    painter.end()
+    return pix
