@@ -55,6 +55,7 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 import qasync, asyncio
 app = QApplication([])
+app.setQuitOnLastWindowClosed(False)
 async def main():
     from core import Client, ClientConfig
     from core.bus import PreferenceStore
@@ -71,7 +72,8 @@ async def main():
             if ev.type() == QEvent.Type.Paint and not painted.done():
                 painted.set_result(time.perf_counter())
             return False
-    profile = Profile("bench", None, "alice", tmp + "/p", tmp + "/c")
+    from pathlib import Path
+    profile = Profile("bench", None, "alice", Path(tmp) / "p", Path(tmp) / "c")
     os.makedirs(tmp + "/c", exist_ok=True)
     manager = WindowManager(app, client, ClientBridge(client), PreferenceStore({}), profile,
                             lambda: None)
@@ -134,7 +136,7 @@ async def burst_and_memory(tmp: Path) -> dict[str, float]:
     from desktop.profile import Profile
     from ui.bridge import ClientBridge
 
-    (tmp / "srv").mkdir()
+    (tmp / "srv").mkdir(parents=True)
     await setup_users(tmp / "srv", ["alice", "bob"])
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
@@ -224,6 +226,8 @@ def cold_start(tmp: Path, n: int = 10_000) -> list[tuple[float, int]]:
         res = subprocess.run([sys.executable, "-c", COLD, str(tmp)], capture_output=True,
                              text=True, timeout=120, cwd=ROOT)
         wall = (time.perf_counter() - t0) * 1000
+        if res.returncode != 0 or len(res.stdout.split()) < 2:
+            raise RuntimeError(f"cold start run failed: {res.stderr[-2000:]}")
         ms, rows = res.stdout.split()[-2:]
         runs.append((float(ms), int(rows), wall))
     return runs
@@ -233,6 +237,7 @@ def main() -> None:
     import qasync
 
     app = QApplication.instance() or QApplication([])
+    app.setQuitOnLastWindowClosed(False)
     tmp = Path(tempfile.mkdtemp(prefix="concord-uibench-"))
     burst = qasync.run(burst_and_memory(tmp / "burst"))
     (tmp / "cold").mkdir()
