@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QStatusBar, QWidget
-from ui.status import StatusIndicator
-from ui.toasts import ToastArea
 
 from ui.conversation_list import ConversationListView
 from ui.conversation_pane import ConversationPane
+from ui.status import StatusIndicator
 from ui.tasks import error_text, spawn
+from ui.toasts import ToastArea
 
 if TYPE_CHECKING:
     from .manager import WindowManager
