@@ -8,6 +8,7 @@ reset, timed out, not JSON, or not what the protocol says).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -172,15 +173,17 @@ class ServerApi:
     async def events(self, last_event_id: str | None = None) -> AsyncIterator[ServerSentEvent]:
         """The SSE feed; the read timeout is 3 heartbeats, so a silent dead link is noticed."""
         timeout = httpx.Timeout(15.0, read=3 * self.heartbeat_s)
+        events = stream_events(
+            self._client,
+            self.base + "/events",
+            last_event_id=last_event_id,
+            headers=self._auth(),
+            timeout=timeout,
+        )
         try:
-            async for event in stream_events(
-                self._client,
-                self.base + "/events",
-                last_event_id=last_event_id,
-                headers=self._auth(),
-                timeout=timeout,
-            ):
-                yield event
+            async with contextlib.aclosing(events):  # closed here, not by the GC after the loop
+                async for event in events:
+                    yield event
         except SSEResponseError as exc:
             if exc.status >= 400:
                 raise _error_from(exc.status, exc.body, httpx.Headers()) from None

@@ -52,15 +52,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def run_qt(coro_fn: Any) -> int:
-    """Run ``coro_fn()`` on a qasync loop (qasync.run on 3.11, loop_factory on 3.12+)."""
-    import qasync
-
-    if sys.version_info >= (3, 12):
-        return int(asyncio.run(coro_fn(), loop_factory=qasync.QEventLoop) or 0)
-    return int(qasync.run(coro_fn()) or 0)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -77,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Concord")
     app.setOrganizationName("Concord")
     app.setQuitOnLastWindowClosed(False)  # the async main decides, after cleaning up
-    return run_qt(lambda: amain(app, args))  # type: ignore[arg-type]
+    from .loop import run_qt
+
+    return int(run_qt(lambda: amain(app, args)) or 0)
 
 
 async def amain(app: Any, args: argparse.Namespace) -> int:

@@ -53,7 +53,8 @@ t0 = time.perf_counter()
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
-import qasync, asyncio
+import asyncio
+from desktop.loop import run_qt
 app = QApplication([])
 app.setQuitOnLastWindowClosed(False)
 async def main():
@@ -83,7 +84,7 @@ async def main():
     t = await asyncio.wait_for(painted, 30)
     print(f"{(t - t0) * 1000:.0f} {win.list_view.model().rowCount()}")
     await client.close()
-qasync.run(main())
+run_qt(main)
 """
 
 
@@ -234,12 +235,12 @@ def cold_start(tmp: Path, n: int = 10_000) -> list[tuple[float, int]]:
 
 
 def main() -> None:
-    import qasync
+    from desktop.loop import run_qt
 
     app = QApplication.instance() or QApplication([])
     app.setQuitOnLastWindowClosed(False)
     tmp = Path(tempfile.mkdtemp(prefix="concord-uibench-"))
-    burst = qasync.run(burst_and_memory(tmp / "burst"))
+    burst = run_qt(lambda: burst_and_memory(tmp / "burst"))
     (tmp / "cold").mkdir()
     cold = cold_start(tmp / "cold")
     del app

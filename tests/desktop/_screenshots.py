@@ -10,13 +10,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import qasync
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from core import Client, ClientConfig
 from core.bus import PreferenceStore
 from desktop.embedded import EmbeddedServer
+from desktop.loop import run_qt
 from desktop.manager import WindowManager
 from desktop.profile import Profile
 from ui.bridge import ClientBridge
@@ -95,4 +95,4 @@ async def main(out: Path) -> None:
 if __name__ == "__main__":
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    qasync.run(main(Path(sys.argv[1])))
+    run_qt(lambda: main(Path(sys.argv[1])))

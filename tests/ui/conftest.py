@@ -12,6 +12,8 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from desktop.loop import QtEventLoop
+
 # The same real server and real clients as the sync tests.
 from tests.sync.conftest import PASSWORD, clients, live_server, wait_until
 
@@ -46,7 +48,7 @@ def qapp_cls():  # type: ignore[no-untyped-def]
 
 def _qasync_loop() -> qasync.QEventLoop:
     app = QApplication.instance() or QApplication([])
-    return qasync.QEventLoop(app)
+    return QtEventLoop(app)  # the app's own loop class
 
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
