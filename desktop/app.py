@@ -160,8 +160,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     manager = WindowManager(app, client, bridge, prefs, profile, on_quit=done.set)
     instance.on_open_window = manager.open_from_request
     tray = Tray(manager, prefs)
-    if profile.server_url is not None and client.status.state == "sign_in_required":
-        await _sign_in(manager, client, profile)
+    await manager.sign_in()  # a remote server with no stored sign-in asks for the password
     manager.restore_layout()
     demo = None
     if args.demo and embedded is not None:
@@ -183,20 +182,3 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     if embedded is not None:
         await asyncio.to_thread(embedded.stop)
     return 0
-
-
-async def _sign_in(manager: Any, client: Any, profile: Any) -> None:
-    from ui.dialogs import LoginDialog
-
-    for _ in range(3):
-        dialog = LoginDialog(
-            profile.server_url, profile.username, keyring_problem=client.credentials.keyring_error
-        )
-        if not dialog.exec():
-            return
-        _user, password = dialog.credentials()
-        try:
-            await client.sign_in(password)
-            return
-        except Exception as exc:
-            log.warning("sign-in failed: %s", exc)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox, QW
 
 from desktop.profile import Profile, read_json, write_json
 from ui.bridge import ClientBridge
-from ui.dialogs import ConflictDialog, SettingsDialog
+from ui.dialogs import ConflictDialog, LoginDialog, SettingsDialog, run_dialog
 from ui.inspector import SyncInspector
 from ui.models import ConversationListModel
 from ui.quick_switcher import QuickSwitcher
@@ -42,10 +42,13 @@ class WindowManager(QObject):
         bridge.conversationsChanged.connect(self.list_model.apply)
         bridge.conflict.connect(self._on_conflict)
         bridge.error.connect(self._on_error)
+        bridge.statusChanged.connect(self._on_status)
         self.windows: list[AppWindow] = []
         self._inspector: SyncInspector | None = None
         self._layout_path = profile.config_dir / "windows.json"
         self._closing_all = False
+        self._signing_in = False
+        self.login_dialog: LoginDialog | None = None  # the open sign-in dialog, if any
 
     # --- windows ---------------------------------------------------------------------------------
 
@@ -172,6 +175,62 @@ class WindowManager(QObject):
         for window in list(self.windows):
             window.close()
         self._closing_all = False
+
+    # --- sign-in (remote servers; the embedded one signs itself in) -----------------------------
+
+    def _may_sign_in(self) -> bool:
+        status = self.client.status
+        return (
+            self.profile.server_url is not None
+            and status.state == "sign_in_required"
+            and status.role == "leader"  # a follower is signed in through its leader
+        )
+
+    def _on_status(self, _status: Any) -> None:
+        # Signed out while running (the refresh token was refused): ask again, once.
+        if self._may_sign_in() and not self._signing_in:
+            spawn(self.sign_in(), self._error_in(self.active_window()))
+
+    def status_clicked(self, window: QWidget) -> None:
+        """The status in a window was clicked: sign in if that is what it asks, else inspect."""
+        if self._may_sign_in():
+            if not self._signing_in:
+                spawn(self.sign_in(), self._error_in(self.active_window()))
+        else:
+            self.open_inspector(window)
+
+    async def sign_in(self) -> bool:
+        """Ask for the password until the server accepts it or the user cancels.
+
+        One dialog at a time; the last failure is shown in it; the username is the profile's
+        (another user is another profile: ``--user``/``--profile``)."""
+        if self._signing_in:
+            return False
+        self._signing_in = True
+        error: str | None = None
+        try:
+            while self._may_sign_in():
+                dialog = LoginDialog(
+                    self.profile.server_url or "",
+                    self.profile.username,
+                    error,
+                    self.active_window(),
+                    keyring_problem=self.client.credentials.keyring_error,
+                )
+                dialog.username.setReadOnly(True)
+                self.login_dialog = dialog
+                if not await run_dialog(dialog):
+                    return False
+                try:
+                    await self.client.sign_in(dialog.credentials()[1])
+                    return True
+                except Exception as exc:  # refused, unreachable: say so and ask again
+                    log.warning("sign-in failed: %s", exc)
+                    error = f"Sign-in failed: {getattr(exc, 'message', None) or error_text(exc)}"
+            return True
+        finally:
+            self.login_dialog = None
+            self._signing_in = False
 
     # --- conflicts and errors ---------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class AppWindow(QMainWindow):
         self.status_indicator = StatusIndicator()
         self.status_indicator.set_status(manager.client.status)
         manager.bridge.statusChanged.connect(self.status_indicator.set_status)
+        self.status_indicator.clicked.connect(lambda: manager.status_clicked(self))
         bar = QStatusBar()
         bar.addPermanentWidget(self.status_indicator)
         self.setStatusBar(bar)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -90,6 +91,12 @@ class LiveServer:
             r = await c.post("/auth/token", json={"username": user, "password": PASSWORD})
             h = {"Authorization": f"Bearer {r.json()['access_token']}"}
             return (await c.get("/snapshot", params={"messages": 200}, headers=h)).json()
+
+    def revoke_sessions(self) -> None:
+        """Every session of every account revoked, as an admin would: the next refresh fails."""
+        with sqlite3.connect(self.data_dir / "concord.db") as db:
+            db.execute("DELETE FROM tokens")
+        self.app.state.ctx.tokens._cache.clear()
 
     def open_streams(self) -> int:
         return self.app.state.ctx.hub.total

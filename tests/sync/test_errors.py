@@ -3,8 +3,6 @@ token is refreshed without the user noticing, a refused refresh asks for sign-in
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from server.auth import now_ms
@@ -70,9 +68,7 @@ async def test_refused_refresh_means_sign_in_required(tmp_path, clients) -> None
     try:
         a = await clients(server.url, "alice", "d1")
         await wait_until(lambda: a.status.state == "live", what="live")
-        with sqlite3.connect(data / "concord.db") as db:  # the account's sessions are revoked
-            db.execute("DELETE FROM tokens")
-        server.app.state.ctx.tokens._cache.clear()
+        server.revoke_sessions()
         await wait_until(
             lambda: a.status.state == "sign_in_required", timeout=10, what="sign_in_required"
         )

@@ -48,6 +48,8 @@ def qapp_cls():  # type: ignore[no-untyped-def]
 
 def _qasync_loop() -> qasync.QEventLoop:
     app = QApplication.instance() or QApplication([])
+    # As in the app: closing the last window (a dialog, say) must not end the event loop.
+    app.setQuitOnLastWindowClosed(False)
     return QtEventLoop(app)  # the app's own loop class
 
 
