@@ -1,9 +1,11 @@
 """Benchmark: device→device latency through the whole stack, and polling while live.
 
 A sends a message (outbox → POST → server commit → SSE) until B's cache has applied it and B's
-``messages_added`` fired. Measured with 1 subscriber (B) and with 100 extra SSE subscribers on
-the same conversation. Then both stay idle with a live stream and the server counts ``changes``
-(poll) requests, extrapolated to an hour.
+``messages_added`` fired. A, B and the server are three processes, as two devices and a server
+are (B reports arrival times on ``CLOCK_MONOTONIC``, which all processes of a host share).
+Measured with 1 subscriber (B) and with 100 extra SSE subscribers on the same conversation.
+Then both stay idle with a live stream and the server counts ``changes`` (poll) requests,
+extrapolated to an hour.
 
     python tests/bench/e2e.py [--messages 200] [--idle 20]
 """
@@ -53,28 +55,84 @@ async def changes_requests(base: str, token: str) -> float:
     return total
 
 
-async def latency_run(a: Client, b: Client, cid: str, n: int) -> list[float]:
-    arrived: dict[str, float] = {}
-    waiters: dict[str, asyncio.Event] = {}
+class Device:
+    """Device B in a process of its own: a ``Client`` that reports each arrived message."""
 
-    def on_added(conversation_id: str, messages: list) -> None:
-        now = time.perf_counter()
-        for m in messages:
-            if m.seq is not None and m.id not in arrived:
-                arrived[m.id] = now
-                if m.id in waiters:
-                    waiters[m.id].set()
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.arrived: dict[str, int] = {}
+        self.changed = asyncio.Event()
+        self.lines: asyncio.Queue[str] = asyncio.Queue()
+        self.reader = asyncio.create_task(self._read())
 
-    off = b.on("messages_added", on_added)
+    @classmethod
+    async def start(cls, url: str, data: Path, runtime: Path) -> Device:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--device", url, str(data), str(runtime),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+        )
+        device = cls(proc)
+        line = await asyncio.wait_for(device.lines.get(), 30)
+        if line != "live":
+            raise RuntimeError(f"device B did not go live: {line!r}")
+        return device
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            kind, _, rest = raw.decode().strip().partition(" ")
+            if kind == "arrived":
+                for item in rest.split():
+                    mid, _, t = item.partition("@")
+                    self.arrived.setdefault(mid, int(t))
+                self.changed.set()
+            else:
+                await self.lines.put(raw.decode().strip())
+
+    async def wait_for(self, mid: str, timeout: float = 10) -> int:
+        deadline = time.monotonic() + timeout
+        while mid not in self.arrived:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), max(0.01, deadline - time.monotonic()))
+        return self.arrived[mid]
+
+    async def stop(self) -> str:
+        """Close B's client; returns its sync state at that moment."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        state = await asyncio.wait_for(self.lines.get(), 30)
+        await self.proc.wait()
+        self.reader.cancel()
+        return state
+
+
+async def device_main(url: str, data: str, runtime: str) -> None:
+    b = await Client.open(ClientConfig(url, Path(data), "bob", PW, runtime_dir=Path(runtime)))
+
+    def on_added(_conversation_id: str, messages: list) -> None:
+        t = time.perf_counter_ns()
+        ids = " ".join(f"{m.id}@{t}" for m in messages if m.seq is not None)
+        if ids:
+            sys.stdout.write(f"arrived {ids}\n")
+            sys.stdout.flush()
+
+    b.on("messages_added", on_added)
+    for _ in range(1000):
+        if b.status.state == "live":
+            break
+        await asyncio.sleep(0.01)
+    print(b.status.state, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until A is done
+    print(b.status.state, flush=True)
+    await b.close()
+
+
+async def latency_run(a: Client, b: Device, cid: str, n: int) -> list[float]:
     out = []
     for i in range(n):
-        t0 = time.perf_counter()
+        t0 = time.perf_counter_ns()
         msg = await a.send_message(cid, f"e2e {i}")
-        ev = waiters.setdefault(msg.id, asyncio.Event())
-        if msg.id not in arrived:
-            await asyncio.wait_for(ev.wait(), 10)
-        out.append((arrived[msg.id] - t0) * 1000)
-    off()
+        out.append((await b.wait_for(msg.id) - t0) / 1e6)
     return out
 
 
@@ -124,19 +182,14 @@ async def main() -> None:
     try:
         await wait_http(f"{url}/api/v1/health")
         a = await Client.open(ClientConfig(url, tmp / "a", "alice", PW, runtime_dir=tmp / "run"))
-        b = await Client.open(ClientConfig(url, tmp / "b", "bob", PW, runtime_dir=tmp / "run"))
-        for c in (a, b):
-            for _ in range(500):
-                if c.status.state == "live":
-                    break
-                await asyncio.sleep(0.01)
-        conv = await a.create_conversation("bench", ["bob", *extra_users])
-        await a.wait_synced(10)
+        b = await Device.start(url, tmp / "b", tmp / "run")
         for _ in range(500):
-            if b.conversation(conv.id):
+            if a.status.state == "live":
                 break
             await asyncio.sleep(0.01)
-        await latency_run(a, b, conv.id, 20)  # warm-up
+        conv = await a.create_conversation("bench", ["bob", *extra_users])
+        await a.wait_synced(10)
+        await latency_run(a, b, conv.id, 20)  # warm-up (the first waits for B to see it)
         one = await latency_run(a, b, conv.id, args.messages)
 
         async with httpx.AsyncClient(base_url=url + "/api/v1") as c:
@@ -160,9 +213,8 @@ async def main() -> None:
         await asyncio.sleep(args.idle)
         polls = await changes_requests(url + "/api/v1", token) - before
         per_hour = polls * 3600 / (time.monotonic() - t0)
-        live = (a.status.state, b.status.state)
+        live = (a.status.state, await b.stop())
         await a.close()
-        await b.close()
     finally:
         proc.terminate()
         await proc.wait()
@@ -181,4 +233,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["--device"]:
+        asyncio.run(device_main(*sys.argv[2:5]))
+    else:
+        asyncio.run(main())
