@@ -121,12 +121,11 @@ def _unlink(path: str) -> None:
 class PipeTransport:  # pragma: no cover - Windows only; NOT tested in CI (no Windows runner)
     """Windows named pipe ``\\\\.\\pipe\\concord-bus-<hash>`` (ProactorEventLoop only).
 
-    UNTESTED. Limitations to fix before relying on it: asyncio's ``start_serving_pipe`` uses the
-    default pipe DACL (creator owner, SYSTEM, Administrators full control; Everyone read), so a
-    proper implementation should create the pipe with a DACL for the current user only (ctypes
-    ``CreateNamedPipeW`` + security attributes) and check the client with
-    ``GetNamedPipeClientProcessId``. Until then the payload must not be sensitive (it never is:
-    secrets are not put on the bus).
+    UNTESTED (no Windows runner). asyncio's ``start_serving_pipe`` creates the pipe with the
+    default DACL (creator owner, SYSTEM, Administrators; Everyone read), so both ends check the
+    other's user SID (:mod:`._winpeer`) and drop a connection from another user before any
+    frame is sent. A DACL for the current user alone (``CreateNamedPipeW`` with security
+    attributes) would also stop such a connection from being made at all: not done yet.
     """
 
     def __init__(self, address: str) -> None:
@@ -144,7 +143,11 @@ class PipeTransport:  # pragma: no cover - Windows only; NOT tested in CI (no Wi
         return await loop.create_pipe_connection(factory, self.address)  # type: ignore[attr-defined]
 
     def peer_ok(self, transport: asyncio.BaseTransport) -> bool:
-        return True
+        from ._winpeer import same_user
+
+        pipe = transport.get_extra_info("pipe")  # asyncio's PipeHandle
+        handle = getattr(pipe, "handle", pipe)
+        return handle is not None and same_user(int(handle))
 
     def still_ours(self) -> bool:
         return True

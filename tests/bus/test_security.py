@@ -279,3 +279,18 @@ async def test_follower_that_never_reads_is_dropped(
     await wait_until(lambda: not session.outbox, 5)
     assert [d[0] for d in rb.data] == list(range(40))
     writer.close()
+
+
+def test_windows_peer_check_fails_closed_where_it_cannot_tell() -> None:
+    """The named-pipe check refuses a peer whose user it cannot establish (here: no Win32 API;
+    on Windows: a process that is gone or cannot be queried). Its Win32 path is untested."""
+    from core.bus._transport import PipeTransport
+    from core.bus._winpeer import same_user
+
+    assert same_user(1234) is False
+
+    class NoPipe:
+        def get_extra_info(self, name: str) -> None:
+            return None
+
+    assert PipeTransport(r"\\.\pipe\concord-test").peer_ok(NoPipe()) is False  # type: ignore[arg-type]
