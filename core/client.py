@@ -440,6 +440,12 @@ class Client:
         if self.engine is not None:
             self.engine.set_visible(self.relay.any_visible() if self.relay else visible)
 
+    def network_changed(self) -> None:
+        """The network came up or changed: reconnect now rather than after a read timeout
+        (a no-op in a follower: its leader's process sees the same network)."""
+        if self.engine is not None:
+            self.engine.reconnect_now()
+
     def _unsettled(self) -> bool:
         return any(e.state in ("queued", "sent") for e in self.store.outbox())
 

@@ -56,7 +56,8 @@ class Credentials:
 
         fn = getattr(keyring, fn_name)
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn, SERVICE, *args), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # a cancel stays a cancel (not wait_for)
+                return await asyncio.to_thread(fn, SERVICE, *args)
         except TimeoutError:
             raise KeyringUnavailable("the keyring did not answer in time") from None
         except Exception as exc:  # keyring.errors.KeyringError and backend-specific errors

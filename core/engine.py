@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from . import protocol as p
+from ._aio import wait_event
 from .credentials import Credentials
 from .http import ApiError, NetworkError, ServerApi, WrongContentType
 from .store import Applied, LocalStore
+from .wake import watch_for_sleep
 
 log = logging.getLogger("concord.engine")
 
@@ -51,6 +53,8 @@ class EngineConfig:
     poll_max_s: float = 60.0
     snapshot_messages: int = 50
     full_sync_after_hidden_s: float = 300.0
+    wake_tick_s: float = 2.0  # how often to look for a suspend / stopped process
+    wake_gap_s: float = 5.0  # a tick this much late means the machine slept: reconnect now
 
 
 def reconnect_delay(attempt: int, base: float, cap: float, server_retry_s: float = 0.0) -> float:
@@ -89,6 +93,7 @@ class SyncEngine:
         self._wake_stream = asyncio.Event()
         self._signed_in = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stream_task: asyncio.Task[None] | None = None
         self._poll_interval = self.config.poll_min_s
         self.sse_disabled = False  # the server said 204: do not reconnect the stream
         self.live_once = False  # the last connection reached ``hello`` (resets the backoff)
@@ -99,13 +104,19 @@ class SyncEngine:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stream_task = asyncio.create_task(self._stream_loop(), name="concord-sse")
+        cfg = self.config
         self._tasks = [
-            asyncio.create_task(self._stream_loop(), name="concord-sse"),
             asyncio.create_task(self._poll_loop(), name="concord-poll"),
+            asyncio.create_task(
+                watch_for_sleep(self._woke, tick_s=cfg.wake_tick_s, min_gap_s=cfg.wake_gap_s),
+                name="concord-wake",
+            ),
         ]
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *self._background]
+        stream, self._stream_task = self._stream_task, None
+        tasks = [*self._tasks, *self._background, *([stream] if stream else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -283,10 +294,7 @@ class SyncEngine:
             if self.status.state != "polling":
                 self._set_status("reconnecting", f"Reconnecting in {delay:.0f} s", delay)
             self._wake_stream.clear()
-            try:
-                await asyncio.wait_for(self._wake_stream.wait(), delay)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake_stream, delay)
 
     def _went_down(self) -> None:
         if self.live:
@@ -389,6 +397,26 @@ class SyncEngine:
         self._wake_poll.set()
         self._wake_stream.set()
 
+    def reconnect_now(self) -> None:
+        """Drop the stream, which may be a dead socket that would only time out after three
+        silent heartbeats, and reconnect at once (resuming from the cursor); pull now too."""
+        self.network_changed()
+        task = self._stream_task
+        if task is None or task.done():
+            return
+        task.cancel()
+        self._background.add(task)  # stop() still waits for it to unwind
+        task.add_done_callback(self._background.discard)
+        self._went_down()
+        self._stream_task = asyncio.create_task(self._stream_loop(), name="concord-sse")
+
+    def _woke(self, gap_s: float) -> None:
+        log.info("back after %.0f s asleep or stopped: reconnecting", gap_s)
+        self.on_trace("engine", f"woke after {gap_s:.0f} s")
+        if gap_s > self.config.full_sync_after_hidden_s:  # a long sleep: DESIGN §5 full sync
+            self._spawn(self._safe(self.full_sync()))
+        self.reconnect_now()
+
     async def _safe(self, coro) -> None:  # type: ignore[no-untyped-def]
         try:
             await coro
@@ -404,10 +432,7 @@ class SyncEngine:
                 await self._wake_poll.wait()
                 continue
             if down_for < cfg.poll_after_s:
-                try:
-                    await asyncio.wait_for(self._wake_poll.wait(), cfg.poll_after_s - down_for)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake_poll, cfg.poll_after_s - down_for)
                 continue
             try:
                 changed = await self.pull()
@@ -423,7 +448,4 @@ class SyncEngine:
                 continue
             interval = self._poll_interval
             self._set_status("polling", f"Polling every {interval:.0f} s", interval)
-            try:
-                await asyncio.wait_for(self._wake_poll.wait(), interval)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake_poll, interval)

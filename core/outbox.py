@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import protocol as p
+from ._aio import wait_event
 from .engine import SignInRequired, SyncEngine, reconnect_delay
 from .http import ApiError, NetworkError
 from .model import OutboxEntry
@@ -87,10 +88,7 @@ class OutboxSender:
                 delay = reconnect_delay(attempt, 0.5, 30.0, getattr(exc, "retry_after", 0) or 0)
                 attempt += 1
                 log.info("outbox send failed (%s); retrying in %.1f s", exc, delay)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, delay)
                 self._wake.set()
 
     async def drain(self) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from . import protocol as p
+from ._aio import wait_event
 from .bus import BroadcastChannel, LocalBus, MessageEvent
 from .engine import SyncStatus
 from .outbox import Conflict
@@ -152,9 +153,7 @@ class Relay:
         event = self._older_waiters.setdefault(conversation_id, asyncio.Event())
         self._post({"t": "older", "cid": conversation_id, "before": before, "limit": limit})
         try:
-            await asyncio.wait_for(event.wait(), 15)
-        except TimeoutError:
-            pass
+            await wait_event(event, 15)
         finally:
             self._older_waiters.pop(conversation_id, None)
 

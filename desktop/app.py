@@ -73,6 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     return int(run_qt(lambda: amain(app, args)) or 0)
 
 
+def watch_network(client: Any) -> Any:
+    """Reconnect at once when the OS reports a network change (Qt's network-information
+    backend: glib, NetworkManager, ...) instead of waiting for a dead socket to time out.
+    Returns the ``QNetworkInformation``, or None where no backend loads."""
+    from PySide6.QtNetwork import QNetworkInformation
+
+    if not QNetworkInformation.loadDefaultBackend():
+        log.info("no network-information backend: network changes are noticed by timeouts")
+        return None
+    info = QNetworkInformation.instance()
+    info.reachabilityChanged.connect(lambda _reachability: client.network_changed())
+    return info
+
+
 async def amain(app: Any, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -132,6 +146,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
         )
     )
     bridge = ClientBridge(client)
+    network = watch_network(client)
     saved = read_json(profile.config_dir / "settings.json")
     prefs = PreferenceStore(
         {**DEFAULT_SETTINGS, **{k: saved[k] for k in SETTING_KEYS if k in saved}}
@@ -177,6 +192,8 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     tray.close()
     settings_sync.close()
     bridge.close()
+    if network is not None:
+        network.reachabilityChanged.disconnect()
     await client.close()
     await instance.close()
     if embedded is not None:

@@ -148,3 +148,22 @@ def test_self_test_passes_and_reports(tmp_path: Path) -> None:
     for check in ("Qt binding", "keyring", "local bus", "embedded server", "window renders"):
         assert f"[PASS] {check}" in proc.stdout
     assert "all checks passed" in proc.stdout
+
+
+def test_a_network_change_reported_by_qt_reconnects_the_client(qapp) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtNetwork import QNetworkInformation
+
+    from desktop.app import watch_network
+
+    class Recorder:
+        calls = 0
+
+        def network_changed(self) -> None:
+            self.calls += 1
+
+    client = Recorder()
+    info = watch_network(client)
+    assert info is not None, "this machine has a network-information backend (glib)"
+    info.reachabilityChanged.emit(QNetworkInformation.Reachability.Online)
+    assert client.calls == 1
+    info.reachabilityChanged.disconnect()

@@ -125,7 +125,7 @@ async def clients(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Clien
             runtime_dir=tmp_path / "run",
             engine=kw.pop("engine", FAST),
             apply_log=True,
-            heartbeat_s=1.0,
+            heartbeat_s=kw.pop("heartbeat_s", 1.0),
             **kw,
         )
         client = await Client.open(cfg)
