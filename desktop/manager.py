@@ -186,16 +186,19 @@ class WindowManager(QObject):
             and status.role == "leader"  # a follower is signed in through its leader
         )
 
+    def _ask_to_sign_in(self) -> None:
+        if not self._signing_in:
+            spawn(self.sign_in(), self._error_in(self.active_window()))
+
     def _on_status(self, _status: Any) -> None:
         # Signed out while running (the refresh token was refused): ask again, once.
-        if self._may_sign_in() and not self._signing_in:
-            spawn(self.sign_in(), self._error_in(self.active_window()))
+        if self._may_sign_in():
+            self._ask_to_sign_in()
 
     def status_clicked(self, window: QWidget) -> None:
         """The status in a window was clicked: sign in if that is what it asks, else inspect."""
         if self._may_sign_in():
-            if not self._signing_in:
-                spawn(self.sign_in(), self._error_in(self.active_window()))
+            self._ask_to_sign_in()
         else:
             self.open_inspector(window)
 

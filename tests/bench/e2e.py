@@ -80,14 +80,15 @@ class Device:
     async def _read(self) -> None:
         assert self.proc.stdout is not None
         async for raw in self.proc.stdout:
-            kind, _, rest = raw.decode().strip().partition(" ")
+            line = raw.decode().strip()
+            kind, _, rest = line.partition(" ")
             if kind == "arrived":
                 for item in rest.split():
                     mid, _, t = item.partition("@")
                     self.arrived.setdefault(mid, int(t))
                 self.changed.set()
             else:
-                await self.lines.put(raw.decode().strip())
+                await self.lines.put(line)
 
     async def wait_for(self, mid: str, timeout: float = 10) -> int:
         deadline = time.monotonic() + timeout
