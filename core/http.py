@@ -89,6 +89,11 @@ class ServerApi:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def set_base_url(self, server_url: str) -> None:
+        """The same server, now at ``server_url`` (the embedded server restarted on another
+        port): the next request goes there; one in flight ends on its own."""
+        self.base = server_url.rstrip("/") + p.API_PREFIX
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
 
@@ -101,8 +106,11 @@ class ServerApi:
         body: Any = None,
         params: dict[str, Any] | None = None,
         auth: bool = True,
+        op_id: str | None = None,
     ) -> T:
         headers = self._auth() if auth else {}
+        if op_id is not None:
+            headers["Idempotency-Key"] = op_id
         content = None
         if body is not None:
             content = p.encode(body)
@@ -151,15 +159,18 @@ class ServerApi:
         return await self._call("POST", "/conversations", p.ConversationResult, body=req)
 
     async def patch_conversation(
-        self, conversation_id: str, req: p.ConversationPatch
+        self, conversation_id: str, req: p.ConversationPatch, op_id: str | None = None
     ) -> p.ConversationResult:
+        """``op_id`` goes out as ``Idempotency-Key``: a retry gets the first answer, not a 409."""
         path = f"/conversations/{conversation_id}"
-        return await self._call("PATCH", path, p.ConversationResult, body=req)
+        return await self._call("PATCH", path, p.ConversationResult, body=req, op_id=op_id)
 
-    async def delete_conversation(self, conversation_id: str, base_version: int) -> p.DeleteResult:
+    async def delete_conversation(
+        self, conversation_id: str, base_version: int, op_id: str | None = None
+    ) -> p.DeleteResult:
         path = f"/conversations/{conversation_id}"
         params = {"base_version": base_version}
-        return await self._call("DELETE", path, p.DeleteResult, params=params)
+        return await self._call("DELETE", path, p.DeleteResult, params=params, op_id=op_id)
 
     async def send_message(self, conversation_id: str, req: p.MessageCreate) -> p.MessageResult:
         path = f"/conversations/{conversation_id}/messages"

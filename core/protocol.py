@@ -27,6 +27,7 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 UUID_RE = re.compile(UUID_PATTERN)
+IDEMPOTENCY_KEY_RE = re.compile(r"[!-~]{1,128}")  # use fullmatch
 
 Uuid = Annotated[str, Meta(pattern=UUID_PATTERN)]
 Username = Annotated[str, Meta(pattern=USERNAME_PATTERN)]

@@ -110,6 +110,16 @@ def build() -> dict[str, Any]:
                     "schema": {"type": "string", "format": "uuid"},
                 }
             )
+        if method in ("patch", "delete"):
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "a retry with the same key returns the first answer",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                }
+            )
         if params:
             op["parameters"] = params
         if req is not None:

@@ -70,6 +70,16 @@ def _conversation_id(request: Request) -> str:
     return cid.lower()
 
 
+def _idempotency_key(request: Request) -> str | None:
+    """``Idempotency-Key``: 1 to 128 visible ASCII characters (the outbox sends a UUID)."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not p.IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key: 1-128 visible ASCII")
+    return key
+
+
 def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -199,7 +209,8 @@ async def patch_conversation(request: Request) -> Response:
         req.title = _clean_title(req.title)
     if all(isinstance(v, type(p.UNSET)) for v in (req.title, req.pinned, req.members)):
         raise ApiError(422, "invalid_request", "nothing to change: give title, pinned or members")
-    result = await ctx.storage.patch_conversation(user.user_id, cid, req, now_ms())
+    key = _idempotency_key(request)
+    result = await ctx.storage.patch_conversation(user.user_id, cid, req, now_ms(), key)
     return json_response(ctx.committed(result))
 
 
@@ -207,6 +218,7 @@ async def delete_conversation(request: Request) -> Response:
     ctx = context(request)
     user = await ctx.tokens.authenticate(request)
     cid = _conversation_id(request)
+    key = _idempotency_key(request)
     base = _int_param(request, "base_version", None, 1, 2**62)
     if base is None:
         has_body = request.headers.get("content-length", "0") != "0" or (
@@ -215,7 +227,7 @@ async def delete_conversation(request: Request) -> Response:
         if not has_body:
             raise ApiError(422, "invalid_request", "base_version is required")
         base = (await read_body(request, p.ConversationDelete)).base_version
-    result = await ctx.storage.delete_conversation(user.user_id, cid, base, now_ms())
+    result = await ctx.storage.delete_conversation(user.user_id, cid, base, now_ms(), key)
     return json_response(ctx.committed(result))
 
 

@@ -15,6 +15,7 @@ import msgspec
 
 from core import protocol as p
 
+from ._operations import remember, replayed
 from .base import (
     Deleted,
     FeedState,
@@ -261,10 +262,18 @@ def create_conversation(
 
 
 def patch_conversation(
-    feed: FeedWriter, user_id: int, conversation_id: str, req: p.ConversationPatch, now: int
+    feed: FeedWriter,
+    user_id: int,
+    conversation_id: str,
+    req: p.ConversationPatch,
+    now: int,
+    op_id: str | None = None,
 ) -> WriteResult:
     conn = feed.conn
     cid = conversation_id.lower()
+    replay = replayed(conn, user_id, op_id, "patch", cid)
+    if replay is not None:
+        return feed.result(p.decode(replay, p.ConversationResult))
     current = _visible(conn, cid, user_id)
     if req.base_version != current.version:
         raise VersionConflict("the conversation changed elsewhere", current=current)
@@ -300,7 +309,9 @@ def patch_conversation(
             uid, "conversation.deleted", cid, version, p.ConversationDeleted(cid, "removed"), now
         )
     seqs = _publish_upsert(feed, cid, _member_ids(conn, cid), now)
-    return feed.result(p.ConversationResult(_visible(conn, cid, user_id), seqs[user_id]))
+    result = p.ConversationResult(_visible(conn, cid, user_id), seqs[user_id])
+    remember(conn, user_id, op_id, "patch", cid, version, result, now)
+    return feed.result(result)
 
 
 def _username(conn: Conn, user_id: int) -> str:
@@ -308,10 +319,18 @@ def _username(conn: Conn, user_id: int) -> str:
 
 
 def delete_conversation(
-    feed: FeedWriter, user_id: int, conversation_id: str, base_version: int, now: int
+    feed: FeedWriter,
+    user_id: int,
+    conversation_id: str,
+    base_version: int,
+    now: int,
+    op_id: str | None = None,
 ) -> WriteResult:
     conn = feed.conn
     cid = conversation_id.lower()
+    replay = replayed(conn, user_id, op_id, "delete", cid)
+    if replay is not None:
+        return feed.result(p.decode(replay, p.DeleteResult))
     current = _visible(conn, cid, user_id)
     if current.creator != _username(conn, user_id):
         raise Forbidden("only the creator can delete a conversation")
@@ -328,7 +347,9 @@ def delete_conversation(
     )
     conn.execute("DELETE FROM members WHERE conversation_id=?", (cid,))
     conn.execute("DELETE FROM messages WHERE conversation_id=?", (cid,))
-    return feed.result(p.DeleteResult(cid, seqs[user_id]))
+    result = p.DeleteResult(cid, seqs[user_id])
+    remember(conn, user_id, op_id, "delete", cid, version, result, now)
+    return feed.result(result)
 
 
 def send_message(

@@ -51,6 +51,10 @@ class UserExists(DomainError):
     status, code = 409, "user_exists"
 
 
+class KeyReused(DomainError):
+    status, code = 422, "idempotency_key_reused"
+
+
 @dataclass(frozen=True, slots=True)
 class FeedState:
     head: int
@@ -134,12 +138,23 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def patch_conversation(
-        self, user_id: int, conversation_id: str, req: p.ConversationPatch, now: int
-    ) -> WriteResult: ...
+        self,
+        user_id: int,
+        conversation_id: str,
+        req: p.ConversationPatch,
+        now: int,
+        op_id: str | None = None,
+    ) -> WriteResult:
+        """``op_id`` (the request's ``Idempotency-Key``): a retry returns the first answer."""
 
     @abc.abstractmethod
     async def delete_conversation(
-        self, user_id: int, conversation_id: str, base_version: int, now: int
+        self,
+        user_id: int,
+        conversation_id: str,
+        base_version: int,
+        now: int,
+        op_id: str | None = None,
     ) -> WriteResult: ...
 
     @abc.abstractmethod

@@ -76,6 +76,17 @@ CREATE TABLE IF NOT EXISTS messages (
     author_seq INTEGER NOT NULL,
     PRIMARY KEY (conversation_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS operations (
+    user_id INTEGER NOT NULL,
+    op_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    result BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, op_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS operations_by_age ON operations(created_at);
 """
 
 
@@ -270,20 +281,30 @@ class SQLiteStorage(Storage):
         )
 
     async def patch_conversation(
-        self, user_id: int, conversation_id: str, req: p.ConversationPatch, now: int
+        self,
+        user_id: int,
+        conversation_id: str,
+        req: p.ConversationPatch,
+        now: int,
+        op_id: str | None = None,
     ) -> WriteResult:
         return await self._write(
             lambda conn: _domain.patch_conversation(
-                self._feed(conn), user_id, conversation_id, req, now
+                self._feed(conn), user_id, conversation_id, req, now, op_id
             )
         )
 
     async def delete_conversation(
-        self, user_id: int, conversation_id: str, base_version: int, now: int
+        self,
+        user_id: int,
+        conversation_id: str,
+        base_version: int,
+        now: int,
+        op_id: str | None = None,
     ) -> WriteResult:
         return await self._write(
             lambda conn: _domain.delete_conversation(
-                self._feed(conn), user_id, conversation_id, base_version, now
+                self._feed(conn), user_id, conversation_id, base_version, now, op_id
             )
         )
 
