@@ -10,18 +10,18 @@ leader is poked over the bus to send it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import protocol as p
+from ._config import ClientConfig, ErrorInfo
+from ._drafts import DraftsMixin
 from .credentials import Credentials
-from .engine import EngineConfig, SyncEngine, SyncStatus
+from .engine import SyncEngine, SyncStatus
 from .http import ServerApi
 from .model import (
     ConversationView,
@@ -47,41 +47,12 @@ EVENTS = (
     "conflict",
     "error",
     "trace",  # (source, text): SSE events and bus messages, for the sync inspector
+    "draft_changed",  # (conversation id, text): this device's unsent text there changed
+    "draft_restored",  # (conversation id, text): a refused send's text was put back
 )
 
 
-@dataclass
-class ClientConfig:
-    server_url: str
-    data_dir: str | Path
-    username: str
-    password: str | None = None
-    runtime_dir: str | Path | None = None
-    transport: Any = None  # an httpx transport, for tests
-    engine: EngineConfig = field(default_factory=EngineConfig)
-    heartbeat_s: float = p.HEARTBEAT_S
-    request_timeout_s: float = 15.0
-    apply_log: bool = False
-    sync: bool = field(default_factory=lambda: os.environ.get("CONCORD_SYNC", "on") != "off")
-    # A stable identity when the URL is not one (the embedded server's port changes).
-    profile: str | None = None
-    # Seeds this session's refresh token (the embedded server mints one); never persisted here.
-    refresh_token: str | None = None
-
-    @property
-    def profile_key(self) -> str:
-        ident = self.profile or f"{self.server_url.rstrip('/').lower()}\0{self.username}"
-        return hashlib.sha256(f"{ident}\0{self.username}".encode()).hexdigest()[:20]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    kind: str  # "rejected" | "keyring" | "sign_in" | "protocol"
-    message: str
-    conversation_id: str | None = None
-
-
-class Client:
+class Client(DraftsMixin):
     def __init__(self, config: ClientConfig, store: LocalStore) -> None:
         self.config = config
         self.me = config.username
@@ -91,6 +62,7 @@ class Client:
         self._pending: dict[str, list[OutboxEntry]] = {}
         self._views: dict[str, ConversationView] = {}
         self._changed = asyncio.Event()
+        self._unasked: list[Conflict] = []
         self.status = SyncStatus(role="leader", cursor=store.cursor_id())
         self.api: ServerApi | None = None
         self.engine: SyncEngine | None = None
@@ -99,6 +71,8 @@ class Client:
         self.credentials = Credentials(config.profile_key)
         if config.refresh_token:
             self.credentials.seed_refresh_token(config.refresh_token)
+        if config.refresh_token_source is not None:
+            self.credentials.set_source(config.refresh_token_source)
         self.visible = True
 
     # --- opening and closing ---------------------------------------------------------------------
@@ -192,6 +166,10 @@ class Client:
         if event not in self._listeners:
             raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENTS)}")
         self._listeners[event].append(callback)
+        if event == "conflict" and self._unasked:  # asked before anyone listened (at start)
+            unasked, self._unasked = self._unasked, []
+            for conflict in unasked:
+                asyncio.get_running_loop().call_soon(callback, conflict)
         return lambda: (
             self._listeners[event].remove(callback) if callback in self._listeners[event] else None
         )
@@ -255,6 +233,7 @@ class Client:
         for cid in changed:
             if cid in self._views:
                 self._emit("messages_added", cid, self.messages(cid))
+        self._resync_drafts()  # --- drafts ---: missed ``draft`` posts too
 
     def _on_applied(self, done: Applied) -> None:
         """Leader: a batch was written to the cache."""
@@ -301,11 +280,19 @@ class Client:
             self.sender.poke()
 
     def _on_conflict(self, conflict: Conflict) -> None:
-        self._emit("conflict", conflict)
+        if self.relay is None or self.relay.asks_here(conflict.mine):
+            if self._listeners["conflict"]:
+                self._emit("conflict", conflict)
+            else:  # a held chain re-asked while opening: the first listener gets it
+                self._unasked.append(conflict)
         if self.relay is not None:
             self.relay.post_conflict(conflict)
 
     def _on_rejected(self, rejected: Rejected) -> None:
+        try:  # --- drafts ---: a refused send's text is kept
+            self._restore_refused(rejected)
+        except Exception:  # never let it stop the sender
+            log.exception("could not put a refused message back into its draft")
         info = ErrorInfo(
             "rejected", f"{rejected.op} refused: {rejected.message}", rejected.conversation_id
         )
@@ -357,6 +344,7 @@ class Client:
 
     def _enqueue(self, op: str, target: str, body: dict[str, Any]) -> None:
         body["_origin"] = self.relay.member_id if self.relay else ""
+        body["op"] = str(uuid.uuid4())  # the idempotency key of every retry, by any leader
         self.store.enqueue(op, target, body)
         self._outbox_changed()
 
@@ -394,15 +382,25 @@ class Client:
             {"members": sorted(set(members)), "base_version": view.version},
         )
 
+    async def resolve_conflict(self, conflict: Conflict, keep_mine: bool) -> None:
+        """The user's answer for a chain held by a conflict: "keep mine" sends the whole chain
+        again on top of the server's current version; "reload" drops it (theirs stays)."""
+        cid = conflict.conversation_id
+        if keep_mine and conflict.theirs is not None:
+            cached = self.store.conversation(cid)
+            base = max(conflict.theirs.version, cached.version if cached else 0)
+            self.store.release_held(cid, base)
+        else:
+            self.store.remove([e.id for e in self.store.held(cid)])
+        self._outbox_changed()
+
     async def keep_mine(self, conflict: Conflict) -> None:
-        """Re-apply our losing change on top of the server's current version."""
-        if conflict.theirs is None:
-            return
-        body = {k: v for k, v in conflict.mine.items() if k in ("title", "pinned", "members")}
-        if body:
-            self._enqueue(
-                "patch", conflict.conversation_id, {**body, "base_version": conflict.theirs.version}
-            )
+        """Re-apply our losing chain on top of the server's current version."""
+        await self.resolve_conflict(conflict, keep_mine=True)
+
+    async def reload(self, conflict: Conflict) -> None:
+        """Drop our losing chain: the change made elsewhere stays."""
+        await self.resolve_conflict(conflict, keep_mine=False)
 
     async def delete_conversation(self, conversation_id: str) -> None:
         view = self._require(conversation_id)
@@ -416,6 +414,7 @@ class Client:
             raise ValueError("a message is at most 64 KiB")
         mid = str(uuid.uuid4())
         self._enqueue("send", conversation_id, {"id": mid, "body": body})
+        self.set_draft(conversation_id, "")  # --- drafts ---: sent, so cleared everywhere
         return next(m for m in self.messages(conversation_id) if m.id == mid)
 
     async def mark_read(self, conversation_id: str) -> None:
@@ -445,6 +444,26 @@ class Client:
         (a no-op in a follower: its leader's process sees the same network)."""
         if self.engine is not None:
             self.engine.reconnect_now()
+
+    _moving: asyncio.Lock | None = None
+
+    def set_server_url(self, url: str) -> None:
+        """The server is served anew at ``url`` (the embedded server was restarted, maybe on
+        another port). Every process keeps it for when it leads; the leader starts its sync
+        over at once — its stream, its outbox, with a fresh token — rather than wait for what
+        is in flight to the old address (that port may be another program's now). The profile
+        key does not change (``profile`` names it, as for any server whose URL is not stable)."""
+        self.config.server_url = url
+        if self.engine is not None and self.relay is not None:
+            self.relay._spawn(self._lead_again())
+
+    async def _lead_again(self) -> None:
+        if self._moving is None:
+            self._moving = asyncio.Lock()
+        async with self._moving:
+            await self._stop_leading()
+            if self.relay is not None and self.relay.leading:
+                await self._start_leading()
 
     def _unsettled(self) -> bool:
         return any(e.state in ("queued", "sent") for e in self.store.outbox())

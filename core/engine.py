@@ -1,11 +1,15 @@
 """The leader's side of sync (DESIGN.md §5): one SSE stream with resume, a polling fallback,
 full syncs, token refresh. It writes the cache and reports what it applied and its status.
 
-States: ``connecting`` → ``live`` (stream open, ``hello`` seen) → ``reconnecting`` (full-jitter
-backoff, base 0.5 s, cap 30 s, never below the server's ``retry``) and, when the stream has not
-been live for ``poll_after_s`` (or came back as the wrong content type), ``polling`` (5 s → 60 s
-while nothing changes). ``sign_in_required`` when no token can be had; ``offline`` when sync is
-off (``CONCORD_SYNC=off``) or stopped.
+States: ``connecting`` → ``live`` (stream open, ``hello`` seen) → ``reconnecting`` (the server
+answered, but no stream yet; full-jitter backoff, base 0.5 s, cap 10 s, never below the server's
+``retry``). ``unreachable`` whenever neither the stream nor a poll reaches the server (the words
+name the host, or say the local server is restarting); ``polling`` only while polls succeed (the
+stream has not been live for ``poll_after_s``, or came back as the wrong content type; 5 s → 60 s
+while nothing changes). ``sign_in_required`` only after the server refused a fresh token;
+``offline`` when sync is off (``CONCORD_SYNC=off``) or stopped. Whatever shows the server is
+reachable again (``hello``, a successful poll, a network change) calls ``on_reachable``: the
+outbox sends at once.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 from . import protocol as p
 from ._aio import wait_event
@@ -30,14 +35,16 @@ log = logging.getLogger("concord.engine")
 
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
-    state: str = (
-        "connecting"  # live | connecting | reconnecting | polling | offline | sign_in_required
-    )
+    # live | connecting | reconnecting | unreachable | polling | offline | sign_in_required
+    state: str = "connecting"
     detail: str = "Connecting"
     role: str = "leader"
     next_retry_s: float | None = None
     cursor: str | None = None
     last_event_at: float | None = None  # time.time() of the last event from the server
+    last_error: str | None = None  # why the last attempt to reach the server failed
+    target: str = ""  # host:port of the server
+    local_server: bool = False  # the embedded server of this profile
 
 
 class SignInRequired(Exception):
@@ -46,8 +53,12 @@ class SignInRequired(Exception):
 
 @dataclass
 class EngineConfig:
+    """Timings. One reconnect policy for the stream and the outbox: full jitter up to the cap,
+    never below the server's ``retry``; any success resets it."""
+
     backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
+    backoff_cap_s: float = 10.0
+    outbox_backoff_base_s: float = 0.5
     poll_after_s: float = 3.0
     poll_min_s: float = 5.0
     poll_max_s: float = 60.0
@@ -55,6 +66,7 @@ class EngineConfig:
     full_sync_after_hidden_s: float = 300.0
     wake_tick_s: float = 2.0  # how often to look for a suspend / stopped process
     wake_gap_s: float = 5.0  # a tick this much late means the machine slept: reconnect now
+    local_server: bool = False  # the profile's embedded server: "restarting", not "offline"
 
 
 def reconnect_delay(attempt: int, base: float, cap: float, server_retry_s: float = 0.0) -> float:
@@ -83,7 +95,11 @@ class SyncEngine:
         self.on_status = on_status
         self.on_error = on_error
         self.config = config or EngineConfig()
-        self.status = SyncStatus(cursor=store.cursor_id())
+        self.status = SyncStatus(
+            cursor=store.cursor_id(),
+            target=urlsplit(api.base).netloc,
+            local_server=self.config.local_server,
+        )
         self.live = False
         self.visible = True
         self.hidden_since: float | None = None
@@ -100,6 +116,10 @@ class SyncEngine:
         self._need_sign_in = False  # the server refused us even with fresh tokens
         self._background: set[asyncio.Task[None]] = set()
         self.on_trace: Callable[[str, str], None] = lambda source, text: None
+        self.on_reachable: list[Callable[[], None]] = []
+        self._unreachable = False  # the last attempt (stream or poll) did not reach the server
+        self._last_error: str | None = None
+        self._stream_retry_at = 0.0  # monotonic time of the stream's next attempt
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -130,10 +150,39 @@ class SyncEngine:
             detail=detail,
             next_retry_s=next_retry_s,
             cursor=self.store.cursor_id(),
+            last_error=self._last_error,
         )
         self.on_status(self.status)
 
+    def _reached(self) -> None:
+        """The server answered: whatever waits for it (the outbox, the stream) goes now."""
+        self._unreachable = False
+        self._last_error = None
+        self._wake_stream.set()  # a poll got through: the stream need not wait out its backoff
+        for callback in list(self.on_reachable):
+            callback()
+
+    def _not_reached(self, exc: Exception) -> None:
+        self._unreachable = True
+        self._last_error = str(exc)
+
+    def _set_unreachable(self) -> None:
+        """Show "Offline — can't reach <host>" (or the local server is restarting) and the time
+        until the sooner of the stream's next attempt and the next poll."""
+        waits = [max(0.0, self._stream_retry_at - time.monotonic())]
+        if self.visible and self._signed_in.is_set():
+            waits.append(self._poll_interval)
+        retry = min(waits)
+        if self.config.local_server:
+            detail = f"Local server restarting · retrying in {retry:.0f} s"
+        else:
+            detail = f"Offline — can't reach {self.status.target} · retrying in {retry:.0f} s"
+        self._set_status("unreachable", detail, retry)
+
     # --- tokens ----------------------------------------------------------------------------------
+
+    async def wait_signed_in(self) -> None:
+        await self._signed_in.wait()
 
     async def sign_in(self, password: str) -> None:
         tokens = await self.api.sign_in(self.username, password)
@@ -148,18 +197,23 @@ class SyncEngine:
         self._signed_in.set()
 
     async def refresh_access(self) -> None:
-        """A new access token from the refresh token; SignInRequired when that is refused."""
-        refresh = await self.credentials.refresh_token()
-        if not refresh:
-            raise SignInRequired("no refresh token")
-        try:
-            tokens = await self.api.refresh(refresh)
-        except ApiError as exc:
-            if exc.status in (400, 401, 403, 422):
+        """A new access token from the refresh token; SignInRequired when that is refused
+        (a minted token that is refused is minted once more first)."""
+        for _ in range(2 if self.credentials.mints else 1):
+            refresh = await self.credentials.refresh_token()
+            if not refresh:
+                raise SignInRequired("no refresh token")
+            try:
+                tokens = await self.api.refresh(refresh)
+            except ApiError as exc:
+                if exc.status not in (400, 401, 403, 422):
+                    raise
                 await self.credentials.forget()
-                raise SignInRequired(exc.message) from None
-            raise
-        self._use_access(tokens.access_token, tokens.expires_at)
+                refused = exc.message
+                continue
+            self._use_access(tokens.access_token, tokens.expires_at)
+            return
+        raise SignInRequired(refused)
 
     async def ensure_token(self) -> None:
         if self.api.access_token:
@@ -240,7 +294,7 @@ class SyncEngine:
         server_retry_s = 0.0
         refreshed = False  # a 401 was answered with a refresh; a second 401 means sign in
         while not self.sse_disabled:
-            if self.status.state != "polling":
+            if self.status.state not in ("polling", "unreachable"):  # no flicker per attempt
                 self._set_status("connecting" if attempt == 0 else "reconnecting", "Connecting")
             try:
                 await self.ensure_token()
@@ -282,6 +336,8 @@ class SyncEngine:
                 self._wake_poll.set()
             except NetworkError as exc:
                 log.info("stream lost: %s", exc)
+                if not self.live_once and self.status.state != "polling":
+                    self._not_reached(exc)  # never got to ``hello``, and no poll gets through
             self._went_down()
             if self.live_once:
                 attempt = 0
@@ -291,7 +347,10 @@ class SyncEngine:
             )
             attempt += 1
             server_retry_s = 0.0
-            if self.status.state != "polling":
+            self._stream_retry_at = time.monotonic() + delay
+            if self._unreachable:
+                self._set_unreachable()
+            elif self.status.state != "polling":
                 self._set_status("reconnecting", f"Reconnecting in {delay:.0f} s", delay)
             self._wake_stream.clear()
             await wait_event(self._wake_stream, delay)
@@ -350,6 +409,7 @@ class SyncEngine:
                         epoch = p.decode(event.data, p.Hello).epoch
                         self.live = self.live_once = True
                         self._poll_interval = self.config.poll_min_s
+                        self._reached()
                         self._set_status("live", "Live")
                     elif event.event == "reset":
                         await self.full_sync()
@@ -392,10 +452,13 @@ class SyncEngine:
             self.hidden_since = time.monotonic()
 
     def network_changed(self) -> None:
-        """Network up, wake from sleep, focus: try now instead of waiting out the backoff."""
+        """Network up, wake from sleep, focus: try now instead of waiting out the backoff
+        (the outbox too)."""
         self._poll_interval = self.config.poll_min_s
         self._wake_poll.set()
         self._wake_stream.set()
+        for callback in list(self.on_reachable):
+            callback()
 
     def reconnect_now(self) -> None:
         """Drop the stream, which may be a dead socket that would only time out after three
@@ -434,8 +497,11 @@ class SyncEngine:
             if down_for < cfg.poll_after_s:
                 await wait_event(self._wake_poll, cfg.poll_after_s - down_for)
                 continue
+            polled = False
             try:
                 changed = await self.pull()
+                polled = True
+                self._reached()
                 self._poll_interval = (
                     cfg.poll_min_s if changed else min(cfg.poll_max_s, self._poll_interval * 2)
                 )
@@ -443,9 +509,16 @@ class SyncEngine:
                 continue
             except (ApiError, NetworkError) as exc:
                 log.info("poll failed: %s", exc)
+                if isinstance(exc, NetworkError):
+                    self._not_reached(exc)
+                else:
+                    self._last_error = str(exc)
                 self._poll_interval = min(cfg.poll_max_s, self._poll_interval * 2)
             if self.live:
                 continue
             interval = self._poll_interval
-            self._set_status("polling", f"Polling every {interval:.0f} s", interval)
+            if polled:  # "Polling every N s" only while polls succeed
+                self._set_status("polling", f"Polling every {interval:.0f} s", interval)
+            elif self._unreachable:
+                self._set_unreachable()
             await wait_event(self._wake_poll, interval)

@@ -89,11 +89,6 @@ class ServerApi:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def set_base_url(self, server_url: str) -> None:
-        """The same server, now at ``server_url`` (the embedded server restarted on another
-        port): the next request goes there; one in flight ends on its own."""
-        self.base = server_url.rstrip("/") + p.API_PREFIX
-
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
 

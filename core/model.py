@@ -16,7 +16,8 @@ from . import protocol as p
 @dataclass(slots=True)
 class OutboxEntry:
     """One user action waiting for the server. ``state``: queued → sent (acked, waiting for its
-    change ``acked_seq`` to be applied) → removed; or failed (kept until dismissed)."""
+    change ``acked_seq`` to be applied) → removed; or failed (kept until dismissed); or held (a
+    patch or delete behind a real conflict, until the user chooses "reload" or "keep mine")."""
 
     id: int
     op: str
@@ -81,6 +82,8 @@ def conversation_view(
     """The conversation as the user sees it, or None when it does not exist for them."""
     view = _from_server(server) if server is not None else None
     for entry in pending:
+        if entry.state == "held":
+            continue  # lost to a change made elsewhere: the server's row, until the user chooses
         body = entry.body
         failed = entry.state == "failed"
         if entry.op == "create" and view is None and not failed:

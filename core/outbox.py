@@ -1,9 +1,13 @@
 """Sends the outbox (leader only): in order, with idempotency keys, retries and backoff.
 
-Creates and sends carry the client-chosen UUID, so a retry after a lost answer is harmless.
-A patch whose retry meets ``409`` with the server already showing our values counts as done;
-so does a delete retried into ``404``. Any other ``409`` is a conflict (the server wins; the
-caller decides whether to re-apply "keep mine"); any other permanent 4xx rolls the action back.
+Every action carries a key the server remembers: creates and sends their client-chosen UUID,
+patches and deletes their operation id (``Idempotency-Key``), so a retry after a lost answer
+gets the first answer back. A device's chain of patches to one conversation never conflicts
+with itself: each goes out against the version its predecessors made (``LocalStore.rebased``,
+durable in the cache, so it survives a lost answer, a leader's death and a restart). A ``409``
+is a conflict only when the server's row carries a change made elsewhere; the rest of that
+conversation's chain is then held and the user asked once. Any other permanent 4xx rolls the
+action back. Backoff is full jitter; any sign that the server is reachable again sends at once.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ from .model import OutboxEntry
 
 log = logging.getLogger("concord.outbox")
 
+PATCH_FIELDS = ("title", "pinned", "members")
+
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """Our action lost to a change made elsewhere; ``theirs`` is the server's current row."""
+    """Our chain of changes lost to a change made elsewhere; ``theirs`` is the server's row.
+
+    ``mine`` is what the held chain would have made (its fields merged in order, ``delete``
+    when it ends in a delete); ``entry_id`` is the first held entry."""
 
     conversation_id: str
     mine: dict[str, Any]
@@ -41,6 +50,18 @@ class Rejected:
     conversation_id: str
     code: str
     message: str
+    body: dict[str, Any] | None = None  # what the user had typed or chosen
+
+
+def merged_chain(entries: list[OutboxEntry]) -> dict[str, Any]:
+    """What a chain of patches (and maybe a final delete) would make, as one change."""
+    mine: dict[str, Any] = {}
+    for e in entries:
+        if e.op == "delete":
+            mine["delete"] = True
+        mine.update({k: e.body[k] for k in PATCH_FIELDS if k in e.body})
+        mine.setdefault("_origin", e.body.get("_origin", ""))
+    return mine
 
 
 class OutboxSender:
@@ -59,34 +80,49 @@ class OutboxSender:
         self.on_rejected = on_rejected
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._rebased: dict[str, tuple[int, int]] = {}  # cid → (our base, version we made)
+        self._attempt = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="concord-outbox")
         self._wake.set()
+        self.engine.on_reachable.append(self.reachable)
+        # Chains held when the last leader stopped: sent again, so that the conflict (if it
+        # still is one) is asked once more with the server's row as it is now.
+        self.store.requeue_held()
 
     async def stop(self) -> None:
+        if self.reachable in self.engine.on_reachable:
+            self.engine.on_reachable.remove(self.reachable)
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     def poke(self) -> None:
+        """Something was queued: send now (the current backoff is not waited out)."""
+        self._wake.set()
+
+    def reachable(self) -> None:
+        """The stream went live, a poll succeeded, the network changed: send now, fresh backoff."""
+        self._attempt = 0
         self._wake.set()
 
     async def _run(self) -> None:
-        attempt = 0
+        cfg = self.engine.config
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await self.drain()
-                attempt = 0
+                self._attempt = 0
             except SignInRequired:
-                await self.engine._signed_in.wait()
+                await self.engine.wait_signed_in()
                 self._wake.set()
             except (NetworkError, ApiError) as exc:
-                delay = reconnect_delay(attempt, 0.5, 30.0, getattr(exc, "retry_after", 0) or 0)
-                attempt += 1
+                retry_after = getattr(exc, "retry_after", 0) or 0
+                delay = reconnect_delay(
+                    self._attempt, cfg.outbox_backoff_base_s, cfg.backoff_cap_s, retry_after
+                )
+                self._attempt += 1
                 log.info("outbox send failed (%s); retrying in %.1f s", exc, delay)
                 await wait_event(self._wake, delay)
                 self._wake.set()
@@ -94,13 +130,12 @@ class OutboxSender:
     async def drain(self) -> None:
         """Send every queued entry in order; raises on the first transient failure."""
         for _ in range(10_000):
-            queued = [e for e in self.store.outbox() if e.state == "queued"]
-            if not queued:
+            entry = self.store.next_queued()
+            if entry is None:
                 return
-            entry = queued[0]
-            self.store.mark_attempt(entry.id)
+            op_id = self.store.begin_attempt(entry)
             try:
-                seq = await self._send(entry)
+                seq, made = await self._send(entry, op_id)
             except ApiError as exc:
                 if not exc.permanent or exc.status == 401:
                     raise
@@ -109,59 +144,45 @@ class OutboxSender:
                 if seq is None:
                     self.store.remove([entry.id])
                 else:
-                    self.store.mark_acked(entry.id, seq)
+                    self.store.mark_acked(entry.id, seq, made)
                     self.store.settle()
             self.on_settled()
 
-    async def _send(self, e: OutboxEntry) -> int | None:
-        """Send one entry; its change seq, or None when it turned out to be done already."""
+    async def _send(self, e: OutboxEntry, op_id: str) -> tuple[int | None, tuple[str, int] | None]:
+        """Send one entry: its change seq (None when already done) and the version it made."""
         api, call, body, cid = self.engine.api, self.engine.call, e.body, e.target
         if e.op == "create":
             req = p.ConversationCreate(id=cid, title=body["title"], members=body.get("members", []))
-            return (await call(api.create_conversation, req)).seq
+            return (await call(api.create_conversation, req)).seq, None
         if e.op == "send":
-            return (
-                await call(api.send_message, cid, p.MessageCreate(body["id"], body["body"]))
-            ).seq
+            msg = p.MessageCreate(body["id"], body["body"])
+            return (await call(api.send_message, cid, msg)).seq, None
         if e.op == "read":
-            return (await call(api.mark_read, cid, body["seq"])).seq
-        base = self._base(cid, body["base_version"])
+            return (await call(api.mark_read, cid, body["seq"])).seq, None
+        base = self.store.rebased(cid, body["base_version"])
         if e.op == "delete":
             try:
-                return (await call(api.delete_conversation, cid, base)).seq
+                return (await call(api.delete_conversation, cid, base, op_id)).seq, None
             except ApiError as exc:
                 if exc.status == 404:
-                    return None  # already gone (our earlier try, or another device)
+                    return None, None  # gone already (deleted elsewhere too)
                 raise
-        fields = {k: body[k] for k in ("title", "pinned", "members") if k in body}
-        try:
-            result = await call(api.patch_conversation, cid, p.ConversationPatch(base, **fields))
-        except ApiError as exc:
-            if exc.status == 409 and exc.current is not None and _shows(exc.current, fields):
-                return None  # our own earlier try went through; its answer was lost
-            raise
-        self._rebased[cid] = (base, result.conversation.version)
-        return result.seq
-
-    def _base(self, cid: str, base: int) -> int:
-        """A later patch written against the version our earlier patch replaced follows it."""
-        old, new = self._rebased.get(cid, (None, None))
-        return new if old == base and new is not None else base
+        fields = {k: body[k] for k in PATCH_FIELDS if k in body}
+        result = await call(api.patch_conversation, cid, p.ConversationPatch(base, **fields), op_id)
+        return result.seq, (cid, result.conversation.version)
 
     def _settle_refused(self, entry: OutboxEntry, exc: ApiError) -> None:
-        self.store.remove([entry.id])
-        if exc.status == 409 and entry.op in ("patch", "delete"):
-            self.on_conflict(Conflict(entry.target, entry.body, exc.current, entry.id))
+        cid = entry.target
+        chain = entry.op in ("patch", "delete")
+        if chain and exc.status == 409 and exc.code == "version_conflict":
+            self._ask(cid, self.store.hold_chain(cid, entry.id), exc.current)
+            return
+        if chain and exc.status == 404:
+            self.store.drop_chain(cid, entry.id)  # one notice for the chain, not one per entry
         else:
-            self.on_rejected(Rejected(entry.op, entry.target, exc.code, exc.message))
+            self.store.remove([entry.id])
+        self.on_rejected(Rejected(entry.op, cid, exc.code, exc.message, entry.body))
 
-
-def _shows(current: p.Conversation, fields: dict[str, Any]) -> bool:
-    for key, value in fields.items():
-        have = getattr(current, key)
-        if key == "members":
-            if set(have) != set(value) | {current.creator}:
-                return False
-        elif have != value:
-            return False
-    return True
+    def _ask(self, cid: str, held: list[OutboxEntry], theirs: p.Conversation | None) -> None:
+        if held:
+            self.on_conflict(Conflict(cid, merged_chain(held), theirs, held[0].id))

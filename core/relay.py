@@ -9,6 +9,7 @@ Messages on the ``concord.sync`` channel (JSON; never a token or a password):
 * ``hello``    — a newcomer: the leader answers with its status;
 * ``conflict``/``error`` — leader: an action of that origin process lost or was refused;
 * ``older``/``older_loaded`` — a follower asks the leader to fetch an older page of messages.
+* ``draft``    — anyone: a conversation's draft changed in the shared cache (re-read it).
 """
 
 from __future__ import annotations
@@ -149,6 +150,16 @@ class Relay:
     def post_older(self, conversation_id: str) -> None:
         self._post({"t": "older_loaded", "cid": conversation_id})
 
+    # --- drafts ---
+
+    def post_draft(self, conversation_id: str, restored: str | None = None) -> None:
+        """A draft changed in the shared cache (re-read it there); ``restored``: the text of a
+        refused send that was appended to it."""
+        msg: dict[str, Any] = {"t": "draft", "cid": conversation_id}
+        if restored is not None:
+            msg["restored"] = restored
+        self._post(msg)
+
     async def request_older(self, conversation_id: str, before: int | None, limit: int) -> None:
         event = self._older_waiters.setdefault(conversation_id, asyncio.Event())
         self._post({"t": "older", "cid": conversation_id, "before": before, "limit": limit})
@@ -197,10 +208,21 @@ class Relay:
             waiter = self._older_waiters.get(msg["cid"])
             if waiter is not None:
                 waiter.set()
+        elif kind == "draft":  # --- drafts ---
+            client._draft_changed_elsewhere(str(msg["cid"]))
+            if isinstance(msg.get("restored"), str):
+                client._emit("draft_restored", str(msg["cid"]), msg["restored"])
 
     def _mine(self, msg: dict[str, Any]) -> bool:
-        origin = msg.get("mine", {}).get("_origin") if "mine" in msg else None
-        return origin is None or origin == self.member_id
+        return self.asks_here(msg["mine"]) if isinstance(msg.get("mine"), dict) else True
+
+    def asks_here(self, mine: dict[str, Any]) -> bool:
+        """Whether this process shows a conflict about ``mine``: asked once per device, in the
+        process the action came from or, when that one is gone (a crash, a restart), the leader."""
+        origin = mine.get("_origin")
+        if origin is None or origin == self.member_id:
+            return True
+        return self.leading and origin not in {str(m) for m in self.bus.members()}
 
     async def _load_for_follower(self, conversation_id: str) -> None:
         try:

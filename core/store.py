@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     error TEXT
 );
 CREATE TABLE IF NOT EXISTS apply_log (seq INTEGER NOT NULL, kind TEXT NOT NULL, entity TEXT);
+-- Unsent text typed per conversation (any process writes; kept until sent or taken).
+CREATE TABLE IF NOT EXISTS drafts (
+    conversation_id TEXT PRIMARY KEY, text TEXT NOT NULL, updated_at INTEGER NOT NULL
+);
+-- Versions of a conversation that this device's own acknowledged patches made: a later patch
+-- written against an older version follows them (a device's edits never conflict with each other).
+CREATE TABLE IF NOT EXISTS own_versions (
+    conversation_id TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, version)
+) WITHOUT ROWID;
 """
 
 OPS = ("create", "patch", "delete", "send", "read")
@@ -222,6 +233,7 @@ class LocalStore:
             if old is not None and old[0] != snap.epoch:
                 # Acked actions' seqs belong to the old epoch: the snapshot is the new truth.
                 db.execute("DELETE FROM outbox WHERE state='sent'")
+                db.execute("DELETE FROM own_versions")
             before = {r[0] for r in db.execute("SELECT id FROM conversations")}
             seen = set()
             for conv in snap.conversations:
@@ -284,16 +296,89 @@ class LocalStore:
             for r in rows
         ]
 
-    def mark_attempt(self, entry_id: int) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (entry_id,))
+    def next_queued(self) -> OutboxEntry | None:
+        """The oldest entry waiting to be sent (held, sent and failed ones are passed over)."""
+        return next((e for e in self.outbox() if e.state == "queued"), None)
 
-    def mark_acked(self, entry_id: int, seq: int) -> None:
+    def begin_attempt(self, entry: OutboxEntry) -> str:
+        """Count a send attempt and return the entry's operation id (its idempotency key),
+        made durable first: every retry of one action, by any leader, carries the same key."""
+        op_id = entry.body.get("op")
+        with self.transaction() as db:
+            if not isinstance(op_id, str):
+                op_id = entry.body["op"] = str(uuid.uuid4())  # an entry queued by 0.1.0
+                db.execute(
+                    "UPDATE outbox SET body=? WHERE id=?", (json.dumps(entry.body), entry.id)
+                )
+            db.execute("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (entry.id,))
+        return op_id
+
+    def mark_acked(self, entry_id: int, seq: int, made: tuple[str, int] | None = None) -> None:
+        """The server took the action; ``made`` is the (conversation, version) a patch made."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE outbox SET state='sent', acked_seq=?, error=NULL WHERE id=?",
                 (seq, entry_id),
             )
+            if made is not None:
+                db.execute("INSERT OR IGNORE INTO own_versions VALUES (?, ?)", made)
+
+    def rebased(self, conversation_id: str, base_version: int) -> int:
+        """The version a patch written against ``base_version`` applies to: past every later
+        version that this device's own earlier patches made (each adds exactly one)."""
+        own = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT version FROM own_versions WHERE conversation_id=? AND version>?",
+                (conversation_id, base_version),
+            )
+        }
+        while base_version + 1 in own:
+            base_version += 1
+        return base_version
+
+    def hold_chain(self, conversation_id: str, from_id: int) -> list[OutboxEntry]:
+        """A real conflict: hold this device's remaining patches and deletes of the
+        conversation (from entry ``from_id`` on) until the user chooses; returns them."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET state='held' WHERE target=? AND id>=? AND state='queued' "
+                "AND op IN ('patch', 'delete')",
+                (conversation_id, from_id),
+            )
+        return self.held(conversation_id)
+
+    def held(self, conversation_id: str | None = None) -> list[OutboxEntry]:
+        return [
+            e for e in self.outbox() if e.state == "held" and conversation_id in (None, e.target)
+        ]
+
+    def requeue_held(self) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET state='queued' WHERE state='held'")
+
+    def release_held(self, conversation_id: str, base_version: int) -> list[int]:
+        """Keep mine: the held chain goes out again, on top of ``base_version``."""
+        held = self.held(conversation_id)
+        with self.transaction() as db:
+            for e in held:
+                e.body["base_version"] = base_version
+                db.execute(
+                    "UPDATE outbox SET state='queued', body=? WHERE id=?",
+                    (json.dumps(e.body), e.id),
+                )
+        return [e.id for e in held]
+
+    def drop_chain(self, conversation_id: str, from_id: int) -> list[int]:
+        """Remove the remaining patches and deletes of a conversation that is gone."""
+        rows = self.db.execute(
+            "SELECT id FROM outbox WHERE target=? AND id>=? AND state IN ('queued', 'held') "
+            "AND op IN ('patch', 'delete')",
+            (conversation_id, from_id),
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        self.remove(ids)
+        return ids
 
     def mark_failed(self, entry_id: int, error: str) -> None:
         with self.transaction() as db:
@@ -304,6 +389,10 @@ class LocalStore:
             return
         with self.transaction() as db:
             db.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in entry_ids])
+            # Own versions matter only while this device still has actions on the conversation.
+            db.execute(
+                "DELETE FROM own_versions WHERE conversation_id NOT IN (SELECT target FROM outbox)"
+            )
 
     def settle(self) -> list[int]:
         """Drop acked entries whose change the cursor now covers; returns their ids."""
@@ -316,3 +405,34 @@ class LocalStore:
         ids = [r[0] for r in rows]
         self.remove(ids)
         return ids
+
+    # --- drafts (any process) --------------------------------------------------------------------
+
+    def draft(self, conversation_id: str) -> str:
+        """The unsent text of a conversation ("" when there is none)."""
+        row = self.db.execute(
+            "SELECT text FROM drafts WHERE conversation_id=?", (conversation_id,)
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def set_draft(self, conversation_id: str, text: str) -> None:
+        """Store a draft; empty text deletes it."""
+        with self.transaction() as db:
+            if text:
+                db.execute(
+                    "INSERT OR REPLACE INTO drafts VALUES (?, ?, ?)",
+                    (conversation_id, text, int(time.time() * 1000)),
+                )
+            else:
+                db.execute("DELETE FROM drafts WHERE conversation_id=?", (conversation_id,))
+
+    def take_draft(self, conversation_id: str) -> str:
+        """Read and delete a draft at once: of several processes, exactly one gets the text."""
+        with self.transaction() as db:
+            rows = db.execute(  # fetchall: a RETURNING statement must finish before COMMIT
+                "DELETE FROM drafts WHERE conversation_id=? RETURNING text", (conversation_id,)
+            ).fetchall()
+        return str(rows[0][0]) if rows else ""
+
+    def drafts(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT conversation_id, text FROM drafts").fetchall())

@@ -92,10 +92,12 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
 
     from core import Client, ClientConfig
     from core.bus import PreferenceStore, sync_state
+    from core.engine import EngineConfig
     from ui.bridge import ClientBridge
     from ui.theme import apply_theme
 
-    from .embedded import EmbeddedServer
+    from . import testhook
+    from .embedded import EmbeddedHost, token_source
     from .instance import AppInstance
     from .manager import WindowManager
     from .profile import Profile, read_json, write_json
@@ -120,20 +122,16 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
         )
         return 0 if ok else 1
 
-    embedded: EmbeddedServer | None = None
-    refresh: str | None = None
+    embedded: EmbeddedHost | None = None
     server_url = profile.server_url
     if server_url is None:
-        if instance.primary:
-            state = read_json(profile.config_dir / "embedded.json")
-            embedded = EmbeddedServer(profile.data_dir / "server", int(state.get("port", 0)))
-            await asyncio.to_thread(embedded.start)
-            write_json(profile.config_dir / "embedded.json", {"port": embedded.port})
-            refresh = await embedded.account_token(profile.username)
-            server_url = embedded.url
-        else:
-            server_url = await instance.ask_server_url() or "http://127.0.0.1:9"
-    instance.server_url = server_url
+        # Served by whichever process leads the app bus: this one now, or another that tells
+        # us where (and again whenever a new host takes over). No token is stored anywhere.
+        state = profile.config_dir / "embedded.json"
+        embedded = EmbeddedHost(instance, profile.data_dir / "server", state)
+        await embedded.follow_leadership()
+        server_url = await instance.wait_server_url(10.0) or _last_known_url(read_json(state))
+    learned = instance.learned
 
     client = await Client.open(
         ClientConfig(
@@ -142,9 +140,28 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
             username=profile.username,
             runtime_dir=runtime,
             profile=profile.key,
-            refresh_token=refresh,
+            # The embedded account: tokens minted on demand, never a password; while its host
+            # changes the status says "Local server restarting", not "Offline".
+            refresh_token_source=(
+                token_source(profile.data_dir / "server", profile.username)
+                if embedded is not None
+                else None
+            ),
+            engine=EngineConfig(local_server=embedded is not None),
         )
     )
+    demo = None
+
+    def server_moved(url: str) -> None:
+        client.set_server_url(url)
+        if demo is not None:
+            demo.client.set_server_url(url)
+
+    instance.on_server_url = server_moved
+    if instance.server_url and instance.learned != learned:
+        server_moved(instance.server_url)  # a new host announced itself while we opened
+    log_status(client)
+    testhook.install(client)
     bridge = ClientBridge(client)
     network = watch_network(client)
     saved = read_json(profile.config_dir / "settings.json")
@@ -177,11 +194,10 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     tray = Tray(manager, prefs)
     await manager.sign_in()  # a remote server with no stored sign-in asks for the password
     manager.restore_layout()
-    demo = None
-    if args.demo and embedded is not None:
+    if args.demo and embedded is not None and embedded.server is not None:
         from .demo import DemoDevice
 
-        demo = await DemoDevice.start(embedded, profile, client)
+        demo = await DemoDevice.start(embedded.server, profile, client)
 
     log.info("ready")
     await done.wait()
@@ -194,8 +210,30 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     bridge.close()
     if network is not None:
         network.reachabilityChanged.disconnect()
-    await client.close()
-    await instance.close()
     if embedded is not None:
-        await asyncio.to_thread(embedded.stop)
+        await embedded.close()  # stop serving before leaving the bus: the next host reuses the port
+    await instance.close()  # the next leader of the app bus serves the embedded server again
+    await client.close()
     return 0
+
+
+def _last_known_url(state: dict[str, Any]) -> str:
+    """Nobody answered: the last host's port (the client follows the next announcement)."""
+    port = state.get("port")
+    return f"http://127.0.0.1:{port if isinstance(port, int) and port > 0 else 9}"
+
+
+def log_status(client: Any) -> None:
+    """Log each change of the sync status (state, detail, role) at INFO, with the sync bus's
+    epoch: what every window shows, readable from outside (tests/desktop/test_failover.py)."""
+    last: list[tuple[str, str, str]] = []
+
+    def changed(status: Any) -> None:
+        key = (status.state, status.detail, status.role)
+        if not last or last[0] != key:
+            last[:] = [key]
+            epoch = client.relay.bus.epoch if client.relay is not None else 0
+            log.info("status: %s (%s) as %s [sync epoch %d]", *key, epoch)
+
+    client.on("status_changed", changed)
+    changed(client.status)

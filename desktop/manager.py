@@ -8,12 +8,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox, QWidget
 
 from desktop.profile import Profile, read_json, write_json
 from ui.bridge import ClientBridge
 from ui.dialogs import ConflictDialog, LoginDialog, SettingsDialog, run_dialog
+from ui.drafts import keep_on_clipboard
 from ui.inspector import SyncInspector
 from ui.models import ConversationListModel
 from ui.quick_switcher import QuickSwitcher
@@ -22,6 +23,7 @@ from ui.tasks import error_text, spawn
 from .windows import AppWindow, ConversationWindow, MainWindow
 
 log = logging.getLogger("concord.app")
+RESCUE_MS = 500  # a pane showing a conversation that is gone takes its draft first
 
 
 class WindowManager(QObject):
@@ -43,12 +45,19 @@ class WindowManager(QObject):
         bridge.conflict.connect(self._on_conflict)
         bridge.error.connect(self._on_error)
         bridge.statusChanged.connect(self._on_status)
+        # Drafts of conversations that are gone (see "drafts" below).
+        self._titles = {v.id: v.title for v in client.conversations()}
+        bridge.conversationsChanged.connect(self._track_drafts)
+        bridge.draftChanged.connect(self._draft_changed)
+        for cid in client.drafts():
+            self._rescue_later(cid)
         self.windows: list[AppWindow] = []
         self._inspector: SyncInspector | None = None
         self._layout_path = profile.config_dir / "windows.json"
         self._closing_all = False
         self._signing_in = False
         self.login_dialog: LoginDialog | None = None  # the open sign-in dialog, if any
+        self._asking: set[str] = set()  # conversations whose conflict dialog is open
 
     # --- windows ---------------------------------------------------------------------------------
 
@@ -128,9 +137,13 @@ class WindowManager(QObject):
             spawn(self._create(title, parent), self._error_in(parent))
 
     async def _create(self, title: str, parent: AppWindow | None) -> None:
+        """Open the new conversation (selected in the list) with the keyboard in its composer."""
         view = await self.client.create_conversation(title)
         if isinstance(parent, MainWindow):
-            parent.open_conversation(view.id)
+            parent.open_conversation(view.id, focus_composer=True)
+            parent.activateWindow()
+        else:
+            self.open_conversation_window(view.id).pane.focus_composer()
 
     def quick_switch(self, window: AppWindow) -> None:
         switcher = QuickSwitcher(self.list_model, window)
@@ -238,11 +251,20 @@ class WindowManager(QObject):
     # --- conflicts and errors ---------------------------------------------------------------------
 
     def _on_conflict(self, conflict: Any) -> None:
+        """Ask once per held chain: "reload" drops it, "keep mine" sends it again on top."""
+        cid = conflict.conversation_id
+        if cid in self._asking:
+            return
+        self._asking.add(cid)
         dialog = ConflictDialog(conflict, self.active_window())
 
         def done(_result: int) -> None:
-            if dialog.choice() == "keep_mine":
-                spawn(self.client.keep_mine(conflict), self._error_in(self.active_window()))
+            self._asking.discard(cid)
+            keep = dialog.choice() == "keep_mine"
+            spawn(
+                self.client.resolve_conflict(conflict, keep_mine=keep),
+                self._error_in(self.active_window()),
+            )
 
         dialog.finished.connect(done)
         dialog.open()
@@ -260,6 +282,41 @@ class WindowManager(QObject):
             window = self.active_window()
             if window is not None:
                 window.toast(text)
+
+    # --- drafts ----------------------------------------------------------------------------------
+    # A pane showing a conversation that disappears keeps its draft itself (clipboard + notice).
+    # A draft of a gone conversation that no pane shows (a send refused after the delete, a
+    # crash before the draft was taken) is rescued here a moment later, by one process.
+
+    def _track_drafts(self, changed: list[Any], removed: list[str]) -> None:
+        self._titles.update((v.id, v.title) for v in changed)
+        for cid in removed:
+            self._rescue_later(cid)
+
+    def _draft_changed(self, cid: str, text: str) -> None:
+        if text and self.client.conversation(cid) is None:
+            self._rescue_later(cid)
+
+    def _rescue_later(self, cid: str) -> None:
+        QTimer.singleShot(RESCUE_MS, self, lambda: self.rescue_draft(cid))
+
+    def rescue_draft(self, cid: str) -> str | None:
+        """Copy the draft of a gone conversation to the clipboard (with a notice) and clear it;
+        returns the notice, or None when there was nothing to rescue."""
+        if not self.windows or self.client.conversation(cid) is not None:
+            return None  # quitting (the draft stays for the next start), or it came back
+        try:
+            text = self.client.take_draft(cid)  # of several processes, one gets it
+        except Exception:
+            log.exception("could not take the draft of a conversation that is gone")
+            return None
+        if not text.strip():
+            return None
+        notice = keep_on_clipboard(self._titles.pop(cid, ""), text)
+        window = self.active_window()
+        if window is not None:
+            window.toast(notice)
+        return notice
 
     # --- layout ----------------------------------------------------------------------------------
 

@@ -81,6 +81,9 @@ class AppWindow(QMainWindow):
         self.manager.visibility_changed()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        pane = getattr(self, "pane", None)
+        if isinstance(pane, ConversationPane):
+            pane.save_draft()  # what was typed in the last moments is not lost
         self.manager.bridge.statusChanged.disconnect(self.status_indicator.set_status)
         self.closed.emit(self)
         super().closeEvent(event)
@@ -91,6 +94,8 @@ class AppWindow(QMainWindow):
 
 
 class MainWindow(AppWindow):
+    """The list and a pane; the list's selection always follows what the pane shows."""
+
     kind = "main"
 
     def __init__(self, manager: WindowManager) -> None:
@@ -108,13 +113,19 @@ class MainWindow(AppWindow):
         self.splitter = splitter
         self._finish(splitter)
         lv, client = self.list_view, manager.client
-        lv.openRequested.connect(self.pane.show_conversation)
+        lv.openRequested.connect(self.open_conversation)
+        lv.openedWithKeyboard.connect(lambda _cid: self.pane.focus_composer())
+        self._unselected: str | None = None  # shown, but not (yet) a row of the list
+        self.pane.conversationShown.connect(self._follow_pane)
+        self.pane.conversationLeft.connect(lambda _cid: lv.clearSelection())
+        self.pane.conversationDeleted.connect(lambda _cid: lv.clearSelection())
+        lv.model().rowsInserted.connect(self._rows_inserted)
         lv.openInNewWindowRequested.connect(manager.open_conversation_window)
         lv.renameRequested.connect(
             lambda cid, title: spawn(client.rename_conversation(cid, title), self._error)
         )
         lv.pinRequested.connect(lambda cid, pin: spawn(client.set_pinned(cid, pin), self._error))
-        lv.deleteRequested.connect(lambda cid: spawn(client.delete_conversation(cid), self._error))
+        lv.deleteRequested.connect(self._delete)
         self.setTabOrder(self.list_view, self.pane)
         self.resize(960, 640)
 
@@ -124,9 +135,32 @@ class MainWindow(AppWindow):
     def conversation_id(self) -> str | None:
         return self.pane.conversation_id()
 
-    def open_conversation(self, cid: str) -> None:
-        self.list_view.select(cid)
+    def open_conversation(self, cid: str, focus_composer: bool = False) -> None:
+        """Show ``cid`` in the pane (and so select it in the list)."""
         self.pane.show_conversation(cid)
+        if focus_composer:
+            self.pane.focus_composer()
+
+    def _delete(self, cid: str) -> None:
+        """Delete from the list: the draft goes with the conversation (back if that fails)."""
+        client = self.manager.client
+        draft = client.take_draft(cid)
+
+        def failed(exc: BaseException) -> None:
+            if draft and not client.draft(cid):
+                client.set_draft(cid, draft)
+            self._error(exc)
+
+        spawn(client.delete_conversation(cid), failed)
+
+    def _follow_pane(self, cid: str) -> None:
+        # A conversation just created is not in the list until the next frame: selected then.
+        self._unselected = None if self.list_view.select(cid) else cid
+
+    def _rows_inserted(self, *_args: object) -> None:
+        cid = self._unselected
+        if cid is not None and cid == self.pane.conversation_id() and self.list_view.select(cid):
+            self._unselected = None
 
 
 class ConversationWindow(AppWindow):

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -63,13 +64,21 @@ class ServerThread:
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.bind((host, port))
+        try:
+            # SO_REUSEADDR: a restarted server may take back its port while connections of
+            # the previous one linger in TIME_WAIT (never while another socket listens on it).
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.host, self.port = self.sock.getsockname()[:2]
         self.server = ConcordServer(app, host=host, port=self.port)
         self._thread = threading.Thread(target=self._run, name="concord-server", daemon=True)
         self.error: BaseException | None = None
+        # Called from the server's thread when it ends, whatever the reason (a stop included).
+        self.on_exit: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -84,6 +93,9 @@ class ServerThread:
                 runner.run(self.server.serve(sockets=[self.sock]))
         except BaseException as exc:  # surfaced by start()/stop()
             self.error = exc
+        finally:
+            if self.on_exit is not None:
+                self.on_exit()
 
     def start(self, timeout: float = 15.0) -> ServerThread:
         self._thread.start()
@@ -93,10 +105,15 @@ class ServerThread:
                 break
             deadline.wait(0.01)
         if not self.server.started:
+            self.stop(5.0)
             raise RuntimeError(f"server did not start: {self.error!r}")
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
+        """Graceful (``bye`` on every stream); idempotent; also after a failed or no start."""
+        if not self._thread.is_alive():
+            self.sock.close()
+            return
         self.server.request_exit()
         self._thread.join(timeout)
         if self._thread.is_alive():

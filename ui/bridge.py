@@ -20,6 +20,8 @@ class ClientBridge(QObject):
     statusChanged = Signal(object)  # core SyncStatus
     conflict = Signal(object)  # core Conflict
     error = Signal(object)  # core ErrorInfo
+    draftRestored = Signal(str, str)  # conversation id, the refused send's text put back
+    draftChanged = Signal(str, str)  # conversation id, text (at once: a draft is never batched)
 
     def __init__(self, client: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -38,6 +40,8 @@ class ClientBridge(QObject):
             client.on("status_changed", self.statusChanged.emit),
             client.on("conflict", self.conflict.emit),
             client.on("error", self.error.emit),
+            client.on("draft_changed", self.draftChanged.emit),
+            client.on("draft_restored", self.draftRestored.emit),
         ]
         self.deliveries = 0  # how many coalesced deliveries were made (for the benchmark)
 

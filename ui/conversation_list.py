@@ -38,11 +38,13 @@ class _EditableTitles(QIdentityProxyModel):
 
 
 class ConversationListView(QListView):
-    """Signals carry conversation ids. Open: click or Enter. New window: double-click or the
+    """Signals carry conversation ids. Open: click or Enter (which also emits
+    ``openedWithKeyboard``, so the window can hand the keyboard on). New window: double-click or the
     context menu. Rename: F2 or the menu (inline). Delete: the Delete key or the menu, after
     ``confirm(parent, title)`` (injectable; defaults to :func:`confirm_delete`)."""
 
     openRequested = Signal(str)
+    openedWithKeyboard = Signal(str)  # after openRequested, for Enter: typing goes on elsewhere
     openInNewWindowRequested = Signal(str)
     renameRequested = Signal(str, str)
     pinRequested = Signal(str, bool)
@@ -171,10 +173,12 @@ class ConversationListView(QListView):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         editing = self.state() == QAbstractItemView.State.EditingState
         if not editing and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            index = self.currentIndex()
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-                self._open_new_window(self.currentIndex())
-            else:
-                self._open(self.currentIndex())
+                self._open_new_window(index)
+            elif index.isValid():  # opens, never sends: the list has no text to send
+                self._open(index)
+                self.openedWithKeyboard.emit(str(index.data(ConversationListModel.IdRole)))
             event.accept()
             return
         if not editing and event.key() == Qt.Key.Key_F2:

@@ -26,6 +26,7 @@ from ui.composer import Composer
 from ui.conversation_list import Confirm
 from ui.delegates import danger_color, scaled_font
 from ui.dialogs import confirm_delete
+from ui.drafts import DraftKeeper, keep_on_clipboard
 from ui.message_view import MessageView
 from ui.tasks import error_text, spawn
 
@@ -56,9 +57,12 @@ class ConversationPane(QWidget):
 
     Signals: ``conversationLeft(id)`` when the conversation disappears while shown (deleted
     elsewhere), ``conversationDeleted(id)`` when the user deleted it from this pane,
-    ``errorText(str)`` whenever a refused action is shown in the inline error label.
+    ``errorText(str)`` whenever a refused action is shown in the inline error label,
+    ``conversationShown(id)`` whenever it is asked to show a conversation that exists.
+    The composer's text is the shown conversation's draft (see :mod:`ui.drafts`).
     """
 
+    conversationShown = Signal(str)
     conversationLeft = Signal(str)
     conversationDeleted = Signal(str)
     errorText = Signal(str)
@@ -81,6 +85,7 @@ class ConversationPane(QWidget):
         self._left_here: str | None = None  # deleted from here; shown again if that is refused
         self.setAccessibleName("Conversation")
         self._build()
+        self.drafts = DraftKeeper(self.composer, client, bridge)
         bridge.conversationsChanged.connect(self._on_conversations)
         bridge.messagesAdded.connect(self._on_messages)
         bridge.error.connect(self._on_error)
@@ -180,6 +185,7 @@ class ConversationPane(QWidget):
         """Show a conversation (no-op but marking read when it is already shown)."""
         if conversation_id == self._cid:
             self._maybe_mark_read(opening=True)
+            self.conversationShown.emit(conversation_id)
             return
         self.cancel_rename()
         self._clear_error()
@@ -190,6 +196,7 @@ class ConversationPane(QWidget):
             self._show_empty(NOT_FOUND)
             return
         self._cid = conversation_id
+        self.drafts.show(conversation_id)
         messages = self.client.messages(conversation_id)
         self.messages.set_messages(messages)
         self._set_enabled(True)
@@ -197,6 +204,16 @@ class ConversationPane(QWidget):
         self._maybe_mark_read(opening=True)
         if len(messages) < min(view.message_count, 50):
             self.load_older()
+        self.conversationShown.emit(conversation_id)
+
+    def focus_composer(self) -> None:
+        """Hand the keyboard to the composer (when a conversation is shown)."""
+        if self._cid is not None:
+            self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def save_draft(self) -> None:
+        """Store what is typed as the draft now (the window is closing, say)."""
+        self.drafts.save()
 
     def start_rename(self) -> None:
         if self._cid is None:
@@ -228,9 +245,13 @@ class ConversationPane(QWidget):
             return
         self._deleting.add(cid)
         self._clear_error()
+        self.drafts.set_aside()  # the draft goes with the conversation (back if refused)
 
         def failed(exc: BaseException) -> None:
             self._deleting.discard(cid)
+            self.drafts.put_back(cid)
+            if cid == self._cid:
+                self.drafts.show(cid)
             self._show_error(exc)
 
         spawn(self.client.delete_conversation(cid), failed)
@@ -287,6 +308,7 @@ class ConversationPane(QWidget):
             back = self._left_here
             if back is not None and any(v.id == back for v in changed):
                 self._left_here = None  # our delete was refused: show the conversation again
+                self.drafts.put_back(back)
                 error = self.error()
                 self.show_conversation(back)
                 if error:
@@ -319,7 +341,11 @@ class ConversationPane(QWidget):
     def _leave(self, cid: str) -> None:
         here = cid in self._deleting
         self._deleting.discard(cid)
-        self._show_empty(DELETED_HERE if here else DELETED_ELSEWHERE)
+        title, draft = self._title, self.drafts.take()  # never dropped with the conversation
+        notice = DELETED_HERE if here else DELETED_ELSEWHERE
+        if draft.strip() and not here:
+            notice = keep_on_clipboard(title, draft)
+        self._show_empty(notice)
         self._left_here = cid if here else None
         (self.conversationDeleted if here else self.conversationLeft).emit(cid)
 
@@ -361,6 +387,7 @@ class ConversationPane(QWidget):
 
     def _show_empty(self, notice: str | None = None) -> None:
         self._cid = None
+        self.drafts.show(None)
         self.cancel_rename()
         self._title = ""
         self.title_label.setText("No conversation" if notice is None else "")

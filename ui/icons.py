@@ -9,6 +9,7 @@ state                color      shape
 live                 green      filled circle
 connecting           amber      ring (outline circle)
 reconnecting         amber      half-filled circle
+unreachable          grey       outlined circle with a diagonal slash
 polling              blue       filled diamond
 offline              grey       outlined square with a diagonal slash
 sign_in_required     red        filled triangle with an exclamation mark
@@ -24,6 +25,7 @@ STATE_COLORS: dict[str, str] = {
     "live": "#2e9d4f",
     "connecting": "#d39b00",
     "reconnecting": "#d39b00",
+    "unreachable": "#8a8a8a",
     "polling": "#2f7bd8",
     "offline": "#8a8a8a",
     "sign_in_required": "#d33a2c",
@@ -32,6 +34,7 @@ STATE_SHAPES: dict[str, str] = {
     "live": "disc",
     "connecting": "ring",
     "reconnecting": "half",
+    "unreachable": "slashed-circle",
     "polling": "diamond",
     "offline": "slashed-square",
     "sign_in_required": "warning",
@@ -94,6 +97,11 @@ def paint_state_glyph(painter: QPainter, rect: QRectF, state: str) -> None:
         x = r.center().x()
         painter.drawLine(QPointF(x, r.top() + side * 0.38), QPointF(x, r.top() + side * 0.68))
         painter.drawPoint(QPointF(x, r.top() + side * 0.84))
+    elif shape == "slashed-circle":
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(inner)
+        painter.drawLine(inner.bottomLeft(), inner.topRight())
     else:  # slashed square
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)

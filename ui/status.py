@@ -37,6 +37,12 @@ class StatusLike(Protocol):
     def cursor(self) -> str | None: ...
     @property
     def last_event_at(self) -> float | None: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def local_server(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,9 @@ class _Initial:
     next_retry_s: float | None = None
     cursor: str | None = None
     last_event_at: float | None = None
+    last_error: str | None = None
+    target: str = ""
+    local_server: bool = False
 
 
 FIXED_TEXT = {
@@ -67,12 +76,17 @@ def status_text(status: StatusLike, now: float, since: float | None = None) -> s
     """The words for ``status`` at wall time ``now``; the status arrived at ``since``
     (default ``now``: a reconnect shows its whole delay)."""
     state = status.state
-    if state == "reconnecting":
-        if status.next_retry_s is None:
-            return "Reconnecting…"
+    left = 0  # whole seconds until the next attempt (0: now, or not known)
+    if status.next_retry_s is not None:
         elapsed = max(0.0, now - (now if since is None else since))
-        left = math.ceil(round(status.next_retry_s - elapsed, 3))  # 5.0000001 s left shows 5
-        return f"Reconnecting in {left} s" if left > 0 else "Reconnecting…"
+        left = max(0, math.ceil(round(status.next_retry_s - elapsed, 3)))  # 5.0000001 s shows 5
+    if state == "reconnecting":
+        return f"Reconnecting in {left} s" if left else "Reconnecting…"
+    if state == "unreachable":
+        retry = f"retrying in {left} s" if left else "retrying now"
+        if status.local_server:
+            return f"Local server restarting · {retry}"
+        return f"Offline — can't reach {status.target or 'the server'} · {retry}"
     if state == "polling":
         if status.next_retry_s is None:
             return "Polling"
@@ -105,6 +119,8 @@ def status_tooltip(status: StatusLike, now: float, since: float | None = None) -
         if follower
         else "Role: leader (this process holds the server connection)"
     )
+    if status.last_error and status.state != "live":
+        lines.append(f"Last error: {status.last_error}")
     lines.append(f"Cursor: {status.cursor or 'none yet'}")
     if status.last_event_at is None:
         lines.append("No event from the server yet")
@@ -115,7 +131,7 @@ def status_tooltip(status: StatusLike, now: float, since: float | None = None) -
 
 def _ticks(status: StatusLike) -> bool:
     """Whether the words or the tooltip change with time."""
-    counting = status.state == "reconnecting" and status.next_retry_s is not None
+    counting = status.state in ("reconnecting", "unreachable") and status.next_retry_s is not None
     return counting or status.last_event_at is not None
 
 

@@ -3,17 +3,20 @@ that kill -9 a client, or run several processes of one device).
 
     python -m tests.sync._client_proc --server URL --data DIR --runtime DIR --user NAME
 
-Commands: {"op": "create"|"send"|"rename"|"state"|"status"|"wait_synced"|"stats", ...}.
-Answers: {"ok": true, "result": ...} or {"ok": false, "error": "..."}; status changes are
-printed as {"event": "status", ...} lines.
+Commands: {"op": "create"|"send"|"rename"|"state"|"status"|"wait_synced"|"stats"|"set_draft"|
+"draft", ...}. Answers: {"ok": true, "result": ...} or {"ok": false, "error": "..."}; status
+changes are printed as {"event": "status", ...} lines, draft changes as {"event":
+"draft_changed", "cid", "text", "t"} with ``t`` on the machine-wide monotonic clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import sys
+import time
 from typing import Any
 
 from core import Client, ClientConfig
@@ -27,6 +30,56 @@ FAST = EngineConfig(
 def out(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+_watched: set[int] = set()
+_resolving: set[asyncio.Future[Any]] = set()
+
+
+def _watch_conflicts(client: Client, policy: str) -> None:
+    """Print each ``conflict`` event as an ``{"event": "conflict"}`` line and answer it at once,
+    as a user would: ``reload`` lets the server's version stand, ``keep_mine`` re-applies ours
+    (through ``resolve_conflict`` when the client has it, else ``keep_mine``/nothing)."""
+    if id(client) in _watched:
+        return
+    _watched.add(id(client))
+
+    def done(fut: asyncio.Future[Any]) -> None:
+        _resolving.discard(fut)
+        if not fut.cancelled() and fut.exception() is not None:
+            out({"event": "conflict_error", "error": repr(fut.exception())})
+
+    def on_conflict(conflict: Any) -> None:
+        theirs = conflict.theirs
+        out(
+            {
+                "event": "conflict",
+                "cid": conflict.conversation_id,
+                "mine": conflict.mine.get("title"),
+                "theirs": theirs.title if theirs is not None else None,
+                "entry": conflict.entry_id,
+            }
+        )
+        keep = policy == "keep_mine"
+        resolve = getattr(client, "resolve_conflict", None)
+        try:
+            if resolve is not None:  # (conflict, keep_mine) or (conversation id, keep_mine)
+                first = next(iter(inspect.signature(resolve).parameters), "")
+                what = conflict if "conflict" in first else conflict.conversation_id
+                result = resolve(what, keep_mine=keep)
+            elif keep:
+                result = client.keep_mine(conflict)
+            else:
+                return  # today's outbox already dropped the losing action
+        except Exception as exc:
+            out({"event": "conflict_error", "error": repr(exc)})
+            return
+        if inspect.isawaitable(result):
+            fut = asyncio.ensure_future(result)
+            _resolving.add(fut)
+            fut.add_done_callback(done)
+
+    client.on("conflict", on_conflict)
 
 
 async def handle(client: Client, cmd: dict[str, Any]) -> Any:
@@ -53,11 +106,36 @@ async def handle(client: Client, cmd: dict[str, Any]) -> Any:
             }
             for v in client.conversations()
         }
+    if op == "set_draft":
+        client.set_draft(cmd["cid"], cmd["text"])
+        return None
+    if op == "draft":
+        return client.draft(cmd["cid"])
     if op == "stats":
         return {
             "applied": [s for s, _, _ in client.store.applied_log()],
             "outbox": len(client.store.outbox()),
         }
+    if op == "network_changed":  # as on "network up" from the OS (a no-op in a follower)
+        client.network_changed()
+        return None
+    if op == "watch_conflicts":
+        _watch_conflicts(client, cmd.get("policy", "reload"))
+        return None
+    if op == "outbox":
+        return [
+            {
+                "id": e.id,
+                "op": e.op,
+                "target": e.target,
+                "state": e.state,
+                "attempts": e.attempts,
+                "error": e.error,
+                "title": e.body.get("title"),
+                "body": e.body.get("body"),
+            }
+            for e in client.store.outbox()
+        ]
     raise ValueError(f"unknown op {op}")
 
 
@@ -84,6 +162,12 @@ async def main() -> None:
     )
     client.on(
         "status_changed", lambda s: out({"event": "status", "state": s.state, "role": s.role})
+    )
+    client.on(
+        "draft_changed",
+        lambda cid, text: out(
+            {"event": "draft_changed", "cid": cid, "text": text, "t": time.monotonic()}
+        ),
     )
     out({"event": "ready", "role": client.status.role})
     loop = asyncio.get_running_loop()

@@ -114,6 +114,7 @@ class ClientProc:
         self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self._arrived = asyncio.Event()  # set (and replaced) on every event line
 
     async def start(self) -> ClientProc:
         self.proc = await asyncio.create_subprocess_exec(
@@ -136,12 +137,24 @@ class ClientProc:
             msg = json.loads(line)
             if "event" in msg:
                 self.events.append(msg)
+                self._arrived.set()
+                self._arrived = asyncio.Event()
                 if msg["event"] == "ready":
                     self.ready.set()
             elif msg.get("id") in self._answers:
                 self._answers.pop(msg["id"]).set_result(msg)
         for fut in self._answers.values():
             fut.set_exception(ConnectionError("client process ended"))
+
+    async def wait_event(self, name: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
+        """The first event ``name`` whose fields equal ``match`` (waiting for it if need be)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                arrived = self._arrived
+                for msg in self.events:
+                    if msg["event"] == name and all(msg.get(k) == v for k, v in match.items()):
+                        return msg
+                await arrived.wait()
 
     async def call(self, op: str, timeout: float = 30, **args: Any) -> Any:
         assert self.proc and self.proc.stdin

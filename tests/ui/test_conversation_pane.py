@@ -278,6 +278,12 @@ class FakeClient:
     def messages(self, _cid: str) -> list[Message]:
         return []
 
+    def draft(self, _cid: str) -> str:
+        return ""
+
+    def set_draft(self, _cid: str, _text: str) -> None:
+        pass
+
 
 def test_tab_order_runs_list_messages_composer(qtbot) -> None:
     client = FakeClient()

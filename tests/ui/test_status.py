@@ -34,6 +34,15 @@ T0 = 1_700_000_000.0
         (SyncStatus("reconnecting", "Connecting"), "Reconnecting…"),
         (SyncStatus("polling", "Polling every 20 s", next_retry_s=20.0), "Polling every 20 s"),
         (SyncStatus("polling", "Polling every 5 s", next_retry_s=4.6), "Polling every 5 s"),
+        (
+            SyncStatus("unreachable", "x", next_retry_s=4.0, target="chat.example:443"),
+            "Offline — can't reach chat.example:443 · retrying in 4 s",
+        ),
+        (
+            SyncStatus("unreachable", "x", next_retry_s=2.0, local_server=True),
+            "Local server restarting · retrying in 2 s",
+        ),
+        (SyncStatus("unreachable", "x", target="h:1"), "Offline — can't reach h:1 · retrying now"),
         (SyncStatus("offline", "Sync off"), "Offline"),
         (SyncStatus("sign_in_required", "Sign-in required"), "Sign-in required"),
         (SyncStatus("live", "Live", role="follower"), "Live"),
@@ -141,11 +150,13 @@ async def test_indicator_follows_a_real_client_through_a_server_restart(
         await wait_until(lambda: ind.text() == "Live", what="Live")
         assert "Role: leader" in ind.toolTip()
         live_server.stop()
+        host = live_server.url.removeprefix("http://")
         await wait_until(
-            lambda: ind.text().startswith(("Reconnecting", "Polling every")),
-            what="reconnecting or polling",
+            lambda: ind.text().startswith(f"Offline — can't reach {host} · retrying in"),
+            what="offline, naming the host",
         )
-        await wait_until(lambda: any(t.startswith("Polling every") for t in seen), what="polling")
+        assert "Last error:" in ind.toolTip()
+        assert not any(t.startswith("Polling every") for t in seen)  # no poll got through
         live_server.restart()
         await wait_until(lambda: ind.text() == "Live", timeout=15, what="Live again")
         assert "Last event" in ind.toolTip()

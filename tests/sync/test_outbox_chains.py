@@ -1,0 +1,269 @@
+"""A device's own edits never conflict with each other: any chain of this device's patches to
+one conversation applies in order and ends in the state of the last one, across lost answers,
+restarts and leader failover. A change made elsewhere is a conflict: the rest of the chain is
+held and the user asked once."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core import Client, ClientConfig
+from core import protocol as p
+from server.auth import now_ms
+from server.storage import SQLiteStorage
+from tests.support.faultproxy import FaultProxy
+
+from .conftest import FAST, PASSWORD, add_users, wait_until
+from .procs import ClientProc, ServerProc
+
+
+class LoseAnswers(httpx.AsyncBaseTransport):
+    """Forwards every request to the real server, but loses the answer to the first ``n``
+    requests of ``method``: the server did the work, the client hears a broken connection."""
+
+    def __init__(self, method: str, n: int = 1) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.method, self.left, self.lost = method, n, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == self.method and self.left > 0:
+            self.left -= 1
+            self.lost += 1
+            await response.aread()
+            await response.aclose()
+            raise httpx.ReadError("connection lost before the answer", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def change_behind_our_back(server: Any, cid: str, base: int, title: str) -> None:
+    """Another device of the same user renames, straight in the server's database."""
+
+    async def run() -> None:
+        store = SQLiteStorage(server.data_dir / "concord.db")
+        await store.open()
+        await store.patch_conversation(1, cid, p.ConversationPatch(base, title=title), now_ms())
+        await store.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+async def server_title(server: Any, cid: str) -> tuple[str, int]:
+    snap = await server.snapshot("alice")
+    (conv,) = [c for c in snap["conversations"] if c["id"] == cid]
+    return conv["title"], conv["version"]
+
+
+async def offline_with_a_conversation(live_server: Any, client: Client) -> str:
+    conv = await client.create_conversation("zero")
+    await client.wait_synced(10)
+    live_server.stop()
+    await wait_until(lambda: client.status.state != "live", what="the client to notice")
+    return conv.id
+
+
+async def test_three_renames_queued_offline_end_on_the_last(live_server, clients) -> None:
+    a = await clients(live_server.url, "alice", "d1")
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    cid = await offline_with_a_conversation(live_server, a)
+    for title in ("one", "two", "three"):
+        await a.rename_conversation(cid, title)
+    assert a.conversation(cid).title == "three"
+    live_server.restart()
+    await a.wait_synced(15)
+    assert await server_title(live_server, cid) == ("three", 4)
+    assert (a.conversation(cid).title, a.conversation(cid).pending) == ("three", False)
+    assert conflicts == [] and a.store.outbox() == []
+
+
+async def test_a_lost_answer_does_not_make_the_next_patch_conflict(live_server, clients) -> None:
+    lose = LoseAnswers("PATCH", n=1)
+    a = await clients(live_server.url, "alice", "d1", transport=lose)
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    conv = await a.create_conversation("zero")
+    await a.wait_synced(10)
+    await a.rename_conversation(conv.id, "one")  # done on the server; the answer is lost
+    await a.set_pinned(conv.id, True)
+    await a.rename_conversation(conv.id, "two")
+    await a.wait_synced(15)
+    assert lose.lost == 1
+    assert await server_title(live_server, conv.id) == ("two", 4)
+    view = a.conversation(conv.id)
+    assert (view.title, view.pinned, view.version, view.pending) == ("two", True, 4, False)
+    assert conflicts == []
+
+
+async def test_a_chain_survives_a_lost_answer_and_a_restart(live_server, tmp_path: Path) -> None:
+    config = ClientConfig(
+        server_url=live_server.url,
+        data_dir=tmp_path / "alice-d1",
+        username="alice",
+        password=PASSWORD,
+        runtime_dir=tmp_path / "run",
+        engine=FAST,
+        heartbeat_s=1.0,
+        transport=LoseAnswers("PATCH", n=100),  # every answer lost: nothing is acked
+    )
+    a = await Client.open(config)
+    try:
+        conv = await a.create_conversation("zero")
+        await a.wait_synced(10)
+        await a.rename_conversation(conv.id, "one")
+        await wait_until(
+            lambda: any(e.attempts > 0 for e in a.store.outbox()), what="a patch attempted"
+        )
+        await a.rename_conversation(conv.id, "two")
+        await a.rename_conversation(conv.id, "three")
+    finally:
+        await a.close()  # the app quits (or dies) with the chain unacknowledged
+    assert (await server_title(live_server, conv.id))[0] == "one"  # done, but we never heard
+    config.transport = None
+    b = await Client.open(config)
+    try:
+        conflicts: list = []
+        b.on("conflict", conflicts.append)
+        await b.wait_synced(15)
+        assert await server_title(live_server, conv.id) == ("three", 4)
+        assert b.conversation(conv.id).title == "three" and conflicts == []
+    finally:
+        await b.close()
+
+
+async def test_a_change_elsewhere_holds_the_rest_of_the_chain_and_asks_once(
+    live_server, clients
+) -> None:
+    a = await clients(live_server.url, "alice", "d1")
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    cid = await offline_with_a_conversation(live_server, a)
+    change_behind_our_back(live_server, cid, 1, "theirs")  # another device: version 2
+    for title in ("one", "two", "three"):
+        await a.rename_conversation(cid, title)
+    live_server.restart()
+    await wait_until(lambda: conflicts, timeout=15, what="a conflict")
+    await a.wait_synced(15)  # held actions wait for the user, not for the server
+    (conflict,) = conflicts
+    assert conflict.mine["title"] == "three" and conflict.theirs.title == "theirs"
+    assert [e.state for e in a.store.outbox()] == ["held"] * 3
+    await wait_until(lambda: a.conversation(cid).title == "theirs", what="theirs shown")
+    assert await server_title(live_server, cid) == ("theirs", 2)
+
+    await a.keep_mine(conflict)
+    await a.wait_synced(15)
+    assert await server_title(live_server, cid) == ("three", 5)
+    assert a.conversation(cid).title == "three" and len(conflicts) == 1
+    assert a.store.outbox() == []
+
+
+async def test_reload_drops_the_held_chain(live_server, clients) -> None:
+    a = await clients(live_server.url, "alice", "d1")
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    conv = await a.create_conversation("zero")
+    await a.wait_synced(10)
+    await a.rename_conversation(conv.id, "one")
+    await a.wait_synced(10)  # "one" is on the server: version 2
+    live_server.stop()
+    await wait_until(lambda: a.status.state != "live", what="the client to notice")
+    change_behind_our_back(live_server, conv.id, 2, "theirs")  # version 3, made elsewhere
+    await a.rename_conversation(conv.id, "two")
+    await a.delete_conversation(conv.id)
+    live_server.restart()
+    await wait_until(lambda: conflicts, timeout=15, what="a conflict")
+    (conflict,) = conflicts
+    assert conflict.mine == {"title": "two", "delete": True, "_origin": conflict.mine["_origin"]}
+    await a.reload(conflict)
+    await a.wait_synced(15)
+    assert a.store.outbox() == []
+    assert await server_title(live_server, conv.id) == ("theirs", 3)
+    await wait_until(lambda: a.conversation(conv.id).title == "theirs", what="theirs stays")
+
+
+async def test_the_next_leader_sends_the_chain_the_dead_one_held(tmp_path: Path) -> None:
+    (tmp_path / "srv").mkdir()
+    add_users(tmp_path / "srv")
+    server = await ServerProc(tmp_path / "srv").start()
+    proxy = FaultProxy(upstream=("127.0.0.1", server.port)).start()
+    device, runtime = tmp_path / "dev", tmp_path / "run"
+    leader = await ClientProc(proxy.url, device, runtime, "alice").start()
+    follower = await ClientProc(proxy.url, device, runtime, "alice").start()
+    try:
+        cid = await leader.call("create", title="zero")
+        await leader.call("wait_synced")
+        proxy.set_mode("blackhole")  # the leader's requests vanish: nothing is acknowledged
+        proxy.cut()
+        for title in ("one", "two", "three"):  # queued in the shared outbox by the follower
+            await follower.call("rename", cid=cid, title=title)
+        await leader.call("rename", cid=cid, title="four")
+        await wait_until(lambda: _attempted(leader), timeout=10, what="the leader to try the chain")
+        await leader.kill()  # kill -9 with the chain unacknowledged
+        proxy.set_mode("pass")
+        await wait_until(lambda: _is_leader(follower), timeout=10, what="the follower to lead")
+        await follower.call("wait_synced", timeout=30)
+        state = await follower.call("state")
+        assert state[cid]["title"] == "four" and not state[cid]["pending"]
+        assert (await follower.call("stats"))["outbox"] == 0
+        async with httpx.AsyncClient(base_url=server.url + "/api/v1") as http:
+            r = await http.post("/auth/token", json={"username": "alice", "password": PASSWORD})
+            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            (conv,) = (await http.get("/conversations", headers=auth)).json()["conversations"]
+        assert conv["title"] == "four"
+    finally:
+        await follower.quit()
+        await leader.kill()
+        proxy.stop()
+        await server.stop()
+
+
+async def _attempted(proc: ClientProc) -> bool:
+    return any(e["attempts"] > 0 for e in await proc.call("outbox"))
+
+
+async def _is_leader(proc: ClientProc) -> bool:
+    return bool((await proc.call("status"))["leader"])
+
+
+async def test_a_held_chain_is_asked_again_after_a_restart(live_server, tmp_path: Path) -> None:
+    config = ClientConfig(
+        server_url=live_server.url,
+        data_dir=tmp_path / "alice-d1",
+        username="alice",
+        password=PASSWORD,
+        runtime_dir=tmp_path / "run",
+        engine=FAST,
+        heartbeat_s=1.0,
+    )
+    a = await Client.open(config)
+    try:
+        conflicts: list = []
+        a.on("conflict", conflicts.append)
+        cid = await offline_with_a_conversation(live_server, a)
+        change_behind_our_back(live_server, cid, 1, "theirs")
+        await a.rename_conversation(cid, "mine")
+        live_server.restart()
+        await wait_until(lambda: conflicts, timeout=15, what="a conflict")
+    finally:
+        await a.close()  # quit before answering: the chain stays held in the cache
+    b = await Client.open(config)
+    try:
+        asked: list = []
+        b.on("conflict", asked.append)
+        await wait_until(lambda: asked, timeout=10, what="the question asked again")
+        (conflict,) = asked
+        assert conflict.mine["title"] == "mine" and conflict.theirs.title == "theirs"
+        await b.keep_mine(conflict)
+        await b.wait_synced(15)
+        assert await server_title(live_server, cid) == ("mine", 3)
+    finally:
+        await b.close()
