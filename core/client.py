@@ -47,6 +47,7 @@ EVENTS = (
     "conflict",
     "error",
     "trace",  # (source, text): SSE events and bus messages, for the sync inspector
+    "outbox_changed",  # (unsettled count): actions not yet acknowledged and applied
     "draft_changed",  # (conversation id, text): this device's unsent text there changed
     "draft_restored",  # (conversation id, text): a refused send's text was put back
 )
@@ -126,6 +127,7 @@ class Client(DraftsMixin):
             config=self.config.engine,
         )
         self.engine.on_trace = self._trace
+        self.engine.password = self.config.password
         self.sender = OutboxSender(
             self.engine,
             on_settled=self._outbox_changed,
@@ -274,6 +276,9 @@ class Client(DraftsMixin):
             fresh = [m for m in new if m.id not in before]
             if fresh:
                 self._emit("messages_added", cid, fresh)
+        if changed and self._listeners["outbox_changed"]:
+            unsent = sum(e.state in ("queued", "sent") for es in self._pending.values() for e in es)
+            self._emit("outbox_changed", unsent)
         if local and self.relay is not None:
             self.relay.post_outbox()
         if self.sender is not None:

@@ -117,6 +117,7 @@ class SyncEngine:
         self._background: set[asyncio.Task[None]] = set()
         self.on_trace: Callable[[str, str], None] = lambda source, text: None
         self.on_reachable: list[Callable[[], None]] = []
+        self.password: str | None = None  # given to the client (tests, scripts): used again
         self._unreachable = False  # the last attempt (stream or poll) did not reach the server
         self._last_error: str | None = None
         self._stream_retry_at = 0.0  # monotonic time of the stream's next attempt
@@ -190,6 +191,14 @@ class SyncEngine:
         self._use_access(tokens.access_token, tokens.expires_at)
         await self.credentials.save_refresh_token(tokens.refresh_token)
 
+    async def _sign_in_again(self, password: str) -> None:
+        try:
+            await self.sign_in(password)
+        except ApiError as exc:
+            if exc.status in (400, 401, 403, 422):
+                raise SignInRequired(exc.message) from None
+            raise
+
     def _use_access(self, token: str, expires_at: int) -> None:
         self.api.access_token = token
         self.credentials.access_token = token
@@ -201,6 +210,9 @@ class SyncEngine:
         (a minted token that is refused is minted once more first)."""
         for _ in range(2 if self.credentials.mints else 1):
             refresh = await self.credentials.refresh_token()
+            if not refresh and self.password:  # no keyring, a new leader: sign in again
+                await self._sign_in_again(self.password)
+                return
             if not refresh:
                 raise SignInRequired("no refresh token")
             try:
