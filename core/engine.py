@@ -221,6 +221,7 @@ class SyncEngine:
                 if exc.status not in (400, 401, 403, 422):
                     raise
                 await self.credentials.forget()
+                self.password = None  # signed out by the server: only the user signs in again
                 refused = exc.message
                 continue
             self._use_access(tokens.access_token, tokens.expires_at)
@@ -351,9 +352,10 @@ class SyncEngine:
                 if not self.live_once and self.status.state != "polling":
                     self._not_reached(exc)  # never got to ``hello``, and no poll gets through
             self._went_down()
-            if self.live_once:
+            if self.live_once:  # the backoff starts over once per connection that got live
                 attempt = 0
                 refreshed = False
+                self.live_once = False
             delay = reconnect_delay(
                 attempt, self.config.backoff_base_s, self.config.backoff_cap_s, server_retry_s
             )

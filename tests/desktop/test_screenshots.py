@@ -1,5 +1,6 @@
-"""Screenshots of the main window under a real X server (Xvfb), light and dark, saved under
-the test run's artifacts folder (``test-artifacts/`` or ``$CONCORD_ARTIFACTS``)."""
+"""Screenshots under a real X server (Xvfb), saved under the test run's artifacts folder
+(``test-artifacts/`` or ``$CONCORD_ARTIFACTS``): the main window light and dark, and the status
+bar in every sync state."""
 
 from __future__ import annotations
 
@@ -47,15 +48,16 @@ def test_main_window_screenshots_light_and_dark(tmp_path: Path) -> None:
             "XDG_RUNTIME_DIR": str(tmp_path / "xdg"),
         }
         (tmp_path / "xdg").mkdir(mode=0o700)
-        proc = subprocess.run(
-            [sys.executable, "-m", "tests.desktop._screenshots", str(out)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        for script in ("tests.desktop._screenshots", "tests.desktop._status_shots"):
+            proc = subprocess.run(
+                [sys.executable, "-m", script, str(out)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.returncode == 0, proc.stderr[-3000:]
     finally:
         xvfb.terminate()
         xvfb.wait(10)
@@ -63,3 +65,5 @@ def test_main_window_screenshots_light_and_dark(tmp_path: Path) -> None:
     assert light.stat().st_size > 10_000 and dark.stat().st_size > 10_000
     assert QImage(str(light)).width() >= 900
     assert luminance(dark) < luminance(light) - 60, "the dark theme must actually be dark"
+    states = QImage(str(out / "status-states.png"))  # a status bar per sync state, stacked
+    assert states.width() >= 700 and states.height() >= 8 * 20
