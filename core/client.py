@@ -390,13 +390,13 @@ class Client(DraftsMixin):
     async def resolve_conflict(self, conflict: Conflict, keep_mine: bool) -> None:
         """The user's answer for a chain held by a conflict: "keep mine" sends the whole chain
         again on top of the server's current version; "reload" drops it (theirs stays)."""
-        cid = conflict.conversation_id
+        ids = list(conflict.entry_ids) or [e.id for e in self.store.held(conflict.conversation_id)]
         if keep_mine and conflict.theirs is not None:
-            cached = self.store.conversation(cid)
-            base = max(conflict.theirs.version, cached.version if cached else 0)
-            self.store.release_held(cid, base)
+            # On top of what the user saw: a change made since is asked about again, not lost.
+            self.store.release_held(ids, conflict.theirs.version)
         else:
-            self.store.remove([e.id for e in self.store.held(cid)])
+            live = {e.id for e in self.store.outbox() if e.state in ("held", "queued")}
+            self.store.remove([i for i in ids if i in live])
         self._outbox_changed()
 
     async def keep_mine(self, conflict: Conflict) -> None:

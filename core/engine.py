@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from . import protocol as p
 from ._aio import wait_event
+from ._policy import EngineConfig, SignInRequired, SyncStatus, reconnect_delay
+from ._tokens import TokenMixin
 from .credentials import Credentials
 from .http import ApiError, NetworkError, ServerApi, WrongContentType
 from .store import Applied, LocalStore
@@ -33,48 +34,7 @@ from .wake import watch_for_sleep
 log = logging.getLogger("concord.engine")
 
 
-@dataclass(frozen=True, slots=True)
-class SyncStatus:
-    # live | connecting | reconnecting | unreachable | polling | offline | sign_in_required
-    state: str = "connecting"
-    detail: str = "Connecting"
-    role: str = "leader"
-    next_retry_s: float | None = None
-    cursor: str | None = None
-    last_event_at: float | None = None  # time.time() of the last event from the server
-    last_error: str | None = None  # why the last attempt to reach the server failed
-    target: str = ""  # host:port of the server
-    local_server: bool = False  # the embedded server of this profile
-
-
-class SignInRequired(Exception):
-    pass
-
-
-@dataclass
-class EngineConfig:
-    """Timings. One reconnect policy for the stream and the outbox: full jitter up to the cap,
-    never below the server's ``retry``; any success resets it."""
-
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 10.0
-    outbox_backoff_base_s: float = 0.5
-    poll_after_s: float = 3.0
-    poll_min_s: float = 5.0
-    poll_max_s: float = 60.0
-    snapshot_messages: int = 50
-    full_sync_after_hidden_s: float = 300.0
-    wake_tick_s: float = 2.0  # how often to look for a suspend / stopped process
-    wake_gap_s: float = 5.0  # a tick this much late means the machine slept: reconnect now
-    local_server: bool = False  # the profile's embedded server: "restarting", not "offline"
-
-
-def reconnect_delay(attempt: int, base: float, cap: float, server_retry_s: float = 0.0) -> float:
-    """Full-jitter exponential backoff, never below the server's ``retry`` hint."""
-    return max(server_retry_s, random.uniform(0, min(cap, base * 2**attempt)))
-
-
-class SyncEngine:
+class SyncEngine(TokenMixin):
     def __init__(
         self,
         api: ServerApi,
@@ -180,87 +140,6 @@ class SyncEngine:
             detail = f"Offline — can't reach {self.status.target} · retrying in {retry:.0f} s"
         self._set_status("unreachable", detail, retry)
 
-    # --- tokens ----------------------------------------------------------------------------------
-
-    async def wait_signed_in(self) -> None:
-        await self._signed_in.wait()
-
-    async def sign_in(self, password: str) -> None:
-        tokens = await self.api.sign_in(self.username, password)
-        self._need_sign_in = False
-        self._use_access(tokens.access_token, tokens.expires_at)
-        await self.credentials.save_refresh_token(tokens.refresh_token)
-
-    async def _sign_in_again(self, password: str) -> None:
-        try:
-            await self.sign_in(password)
-        except ApiError as exc:
-            if exc.status in (400, 401, 403, 422):
-                raise SignInRequired(exc.message) from None
-            raise
-
-    def _use_access(self, token: str, expires_at: int) -> None:
-        self.api.access_token = token
-        self.credentials.access_token = token
-        self.credentials.access_expires_at = expires_at
-        self._signed_in.set()
-
-    async def refresh_access(self) -> None:
-        """A new access token from the refresh token; SignInRequired when that is refused
-        (a minted token that is refused is minted once more first)."""
-        for _ in range(2 if self.credentials.mints else 1):
-            refresh = await self.credentials.refresh_token()
-            if not refresh and self.password:  # no keyring, a new leader: sign in again
-                await self._sign_in_again(self.password)
-                return
-            if not refresh:
-                raise SignInRequired("no refresh token")
-            try:
-                tokens = await self.api.refresh(refresh)
-            except ApiError as exc:
-                if exc.status not in (400, 401, 403, 422):
-                    raise
-                await self.credentials.forget()
-                self.password = None  # signed out by the server: only the user signs in again
-                refused = exc.message
-                continue
-            self._use_access(tokens.access_token, tokens.expires_at)
-            return
-        raise SignInRequired(refused)
-
-    async def ensure_token(self) -> None:
-        if self.api.access_token:
-            return
-        try:
-            if self._need_sign_in:
-                raise SignInRequired("signed out")
-            await self.refresh_access()
-        except SignInRequired:
-            self._signed_in.clear()
-            self._set_status("sign_in_required", "Sign-in required")
-            raise
-
-    def signed_out(self) -> None:
-        self._need_sign_in = True
-        self.api.access_token = None
-        self._signed_in.clear()
-        self._set_status("sign_in_required", "Sign-in required")
-
-    async def call(self, fn, *args):  # type: ignore[no-untyped-def]
-        """An API call with one refresh-and-retry on 401 (used by the outbox sender too)."""
-        await self.ensure_token()
-        try:
-            return await fn(*args)
-        except ApiError as exc:
-            if exc.status != 401:
-                raise
-        try:
-            await self.refresh_access()
-        except SignInRequired:
-            self.signed_out()
-            raise
-        return await fn(*args)
-
     # --- applying --------------------------------------------------------------------------------
 
     def _apply(self, epoch: int, changes: list[p.Change]) -> None:
@@ -322,21 +201,27 @@ class SyncEngine:
                 attempt = 0
                 continue
             except ApiError as exc:
+                self._unreachable, self._last_error = False, str(exc)  # the server answered
                 if exc.status == 401:
-                    if not refreshed:
-                        refreshed = True
-                        try:
-                            await self.refresh_access()
-                            continue
-                        except SignInRequired:
-                            pass
-                        except (ApiError, NetworkError):
-                            refreshed = False
-                    self._went_down()
-                    self.signed_out()
-                    refreshed = False
-                    continue
-                if exc.status == 204:
+                    if refreshed and not self.credentials.mints:  # refused right after a refresh
+                        self._went_down()
+                        self.signed_out()
+                        refreshed = False
+                        continue
+                    refreshed = True
+                    try:
+                        await self.refresh_access()
+                        continue
+                    except SignInRequired:
+                        self._went_down()
+                        self.signed_out()
+                        refreshed = False
+                        continue
+                    except NetworkError as err:  # the refresh did not get through: back off
+                        self._not_reached(err)
+                    except ApiError as err:
+                        self._last_error = str(err)
+                elif exc.status == 204:
                     self.sse_disabled = True
                     self._went_down()
                     break
@@ -526,7 +411,7 @@ class SyncEngine:
                 if isinstance(exc, NetworkError):
                     self._not_reached(exc)
                 else:
-                    self._last_error = str(exc)
+                    self._unreachable, self._last_error = False, str(exc)
                 self._poll_interval = min(cfg.poll_max_s, self._poll_interval * 2)
             if self.live:
                 continue
@@ -535,4 +420,8 @@ class SyncEngine:
                 self._set_status("polling", f"Polling every {interval:.0f} s", interval)
             elif self._unreachable:
                 self._set_unreachable()
+            else:  # the server answered with an error
+                self._set_status(
+                    "reconnecting", f"Server error · retrying in {interval:.0f} s", interval
+                )
             await wait_event(self._wake_poll, interval)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,14 @@ class Conflict:
     """Our chain of changes lost to a change made elsewhere; ``theirs`` is the server's row.
 
     ``mine`` is what the held chain would have made (its fields merged in order, ``delete``
-    when it ends in a delete); ``entry_id`` is the first held entry."""
+    when it ends in a delete); ``entry_id`` is the first held entry, ``entry_ids`` all of them
+    (the user's answer applies to exactly these)."""
 
     conversation_id: str
     mine: dict[str, Any]
     theirs: p.Conversation | None
     entry_id: int
+    entry_ids: tuple[int, ...] = ()  # the whole held chain, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._attempt = 0
+        self._not_before = 0.0  # monotonic time before which the server asked us not to retry
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="concord-outbox")
@@ -111,6 +115,9 @@ class OutboxSender:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            hold_off = self._not_before - time.monotonic()
+            if hold_off > 0:  # a server's Retry-After holds even when the server is reachable
+                await asyncio.sleep(hold_off)
             try:
                 await self.drain()
                 self._attempt = 0
@@ -119,6 +126,7 @@ class OutboxSender:
                 self._wake.set()
             except (NetworkError, ApiError) as exc:
                 retry_after = getattr(exc, "retry_after", 0) or 0
+                self._not_before = time.monotonic() + retry_after
                 delay = reconnect_delay(
                     self._attempt, cfg.outbox_backoff_base_s, cfg.backoff_cap_s, retry_after
                 )
@@ -185,4 +193,5 @@ class OutboxSender:
 
     def _ask(self, cid: str, held: list[OutboxEntry], theirs: p.Conversation | None) -> None:
         if held:
-            self.on_conflict(Conflict(cid, merged_chain(held), theirs, held[0].id))
+            ids = tuple(e.id for e in held)
+            self.on_conflict(Conflict(cid, merged_chain(held), theirs, ids[0], ids))

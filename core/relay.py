@@ -139,6 +139,7 @@ class Relay:
                 "mine": conflict.mine,
                 "theirs": theirs,
                 "entry": conflict.entry_id,
+                "entries": list(conflict.entry_ids),
             }
         )
 
@@ -197,7 +198,8 @@ class Relay:
             self.post_status(client.status)
         elif kind == "conflict" and self._mine(msg):
             theirs = msgspec.convert(msg["theirs"], p.Conversation) if msg["theirs"] else None
-            client._emit("conflict", Conflict(msg["cid"], msg["mine"], theirs, msg["entry"]))
+            ids = tuple(int(i) for i in msg.get("entries", []))
+            client._emit("conflict", Conflict(msg["cid"], msg["mine"], theirs, msg["entry"], ids))
         elif kind == "error" and self._mine(msg):
             from .client import ErrorInfo
 

@@ -25,6 +25,7 @@ from . import protocol as p
 from .model import OutboxEntry
 
 RECENT_MESSAGES = 200  # kept per conversation; older pages are fetched on demand
+OWN_VERSIONS_KEPT = 500  # per conversation: a queued patch is never that far behind
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -186,6 +187,7 @@ class LocalStore:
         elif isinstance(data, p.ConversationDeleted):
             db.execute("DELETE FROM conversations WHERE id=?", (data.id,))
             db.execute("DELETE FROM messages WHERE conversation_id=?", (data.id,))
+            db.execute("DELETE FROM own_versions WHERE conversation_id=?", (data.id,))
             done.removed.add(data.id)
             done.upserted.discard(data.id)
             done.messages.pop(data.id, None)
@@ -245,6 +247,7 @@ class LocalStore:
             for cid in before - seen:
                 db.execute("DELETE FROM conversations WHERE id=?", (cid,))
                 db.execute("DELETE FROM messages WHERE conversation_id=?", (cid,))
+                db.execute("DELETE FROM own_versions WHERE conversation_id=?", (cid,))
                 done.removed.add(cid)
             done.first_seen = seen - before
             for cid, msgs in snap.messages.items():
@@ -297,8 +300,19 @@ class LocalStore:
         ]
 
     def next_queued(self) -> OutboxEntry | None:
-        """The oldest entry waiting to be sent (held, sent and failed ones are passed over)."""
-        return next((e for e in self.outbox() if e.state == "queued"), None)
+        """The oldest entry waiting to be sent. Held, sent and failed ones are passed over, and
+        so are patches and deletes of a conversation whose chain is held: a later edit never
+        overtakes the user's answer to the conflict."""
+        entries = self.outbox()
+        held = {e.target for e in entries if e.state == "held"}
+        return next(
+            (
+                e
+                for e in entries
+                if e.state == "queued" and not (e.target in held and e.op in ("patch", "delete"))
+            ),
+            None,
+        )
 
     def begin_attempt(self, entry: OutboxEntry) -> str:
         """Count a send attempt and return the entry's operation id (its idempotency key),
@@ -320,8 +334,12 @@ class LocalStore:
                 "UPDATE outbox SET state='sent', acked_seq=?, error=NULL WHERE id=?",
                 (seq, entry_id),
             )
-            if made is not None:
+            if made is not None:  # kept (a few hundred a conversation) until it is deleted
                 db.execute("INSERT OR IGNORE INTO own_versions VALUES (?, ?)", made)
+                db.execute(
+                    "DELETE FROM own_versions WHERE conversation_id=? AND version<?",
+                    (made[0], made[1] - OWN_VERSIONS_KEPT),
+                )
 
     def rebased(self, conversation_id: str, base_version: int) -> int:
         """The version a patch written against ``base_version`` applies to: past every later
@@ -357,17 +375,19 @@ class LocalStore:
         with self.transaction() as db:
             db.execute("UPDATE outbox SET state='queued' WHERE state='held'")
 
-    def release_held(self, conversation_id: str, base_version: int) -> list[int]:
-        """Keep mine: the held chain goes out again, on top of ``base_version``."""
-        held = self.held(conversation_id)
+    def release_held(self, entry_ids: list[int], base_version: int) -> list[int]:
+        """Keep mine: the chain goes out again, on top of ``base_version`` (the entries may be
+        held, or queued again by a new leader meanwhile); returns the ids still there."""
+        wanted = set(entry_ids)
+        chain = [e for e in self.outbox() if e.id in wanted and e.state in ("held", "queued")]
         with self.transaction() as db:
-            for e in held:
+            for e in chain:
                 e.body["base_version"] = base_version
                 db.execute(
                     "UPDATE outbox SET state='queued', body=? WHERE id=?",
                     (json.dumps(e.body), e.id),
                 )
-        return [e.id for e in held]
+        return [e.id for e in chain]
 
     def drop_chain(self, conversation_id: str, from_id: int) -> list[int]:
         """Remove the remaining patches and deletes of a conversation that is gone."""
@@ -389,10 +409,6 @@ class LocalStore:
             return
         with self.transaction() as db:
             db.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in entry_ids])
-            # Own versions matter only while this device still has actions on the conversation.
-            db.execute(
-                "DELETE FROM own_versions WHERE conversation_id NOT IN (SELECT target FROM outbox)"
-            )
 
     def settle(self) -> list[int]:
         """Drop acked entries whose change the cursor now covers; returns their ids."""

@@ -47,6 +47,7 @@ class WindowManager(QObject):
         bridge.statusChanged.connect(self._on_status)
         # Drafts of conversations that are gone (see "drafts" below).
         self._titles = {v.id: v.title for v in client.conversations()}
+        self._set_aside: dict[str, str] = {}  # drafts of conversations being deleted from here
         bridge.conversationsChanged.connect(self._track_drafts)
         bridge.draftChanged.connect(self._draft_changed)
         for cid in client.drafts():
@@ -288,8 +289,18 @@ class WindowManager(QObject):
     # A draft of a gone conversation that no pane shows (a send refused after the delete, a
     # crash before the draft was taken) is rescued here a moment later, by one process.
 
+    def set_aside(self, cid: str, text: str) -> None:
+        """The user deletes a conversation: its draft goes with it, unless the delete does not
+        happen after all (refused, or "reload" after a conflict): then it comes back."""
+        if text.strip():
+            self._set_aside[cid] = text
+
     def _track_drafts(self, changed: list[Any], removed: list[str]) -> None:
         self._titles.update((v.id, v.title) for v in changed)
+        for view in changed:
+            text = self._set_aside.pop(view.id, None)
+            if text is not None and not self.client.draft(view.id):
+                self.client.set_draft(view.id, text)  # the delete did not happen: back it comes
         for cid in removed:
             self._rescue_later(cid)
 

@@ -142,16 +142,11 @@ class MainWindow(AppWindow):
             self.pane.focus_composer()
 
     def _delete(self, cid: str) -> None:
-        """Delete from the list: the draft goes with the conversation (back if that fails)."""
+        """Delete from the list: the draft goes with the conversation (and comes back if the
+        conversation does: the delete refused, or the user chose "reload" after a conflict)."""
         client = self.manager.client
-        draft = client.take_draft(cid)
-
-        def failed(exc: BaseException) -> None:
-            if draft and not client.draft(cid):
-                client.set_draft(cid, draft)
-            self._error(exc)
-
-        spawn(client.delete_conversation(cid), failed)
+        self.manager.set_aside(cid, client.take_draft(cid))
+        spawn(client.delete_conversation(cid), self._error)
 
     def _follow_pane(self, cid: str) -> None:
         # A conversation just created is not in the list until the next frame: selected then.

@@ -93,11 +93,17 @@ class ConflictDialog(QDialog):
         grid = QGridLayout()
         grid.addWidget(_bold("Elsewhere (now)"), 0, 1)
         grid.addWidget(_bold("Yours"), 0, 2)
-        keys = [(k, label) for k, label in FIELDS if k in mine] or list(FIELDS)
+        keys = [(k, label) for k, label in FIELDS if k in mine]
+        if mine.get("delete"):
+            keys.append(("delete", "Conversation"))
+        keys = keys or list(FIELDS)
         self.rows: dict[str, tuple[str, str]] = {}
         for row, (key, label) in enumerate(keys, 1):
-            now = _show(key, getattr(theirs, key, None)) if theirs is not None else "(deleted)"
-            yours = _show(key, mine[key]) if key in mine else "(unchanged)"
+            if key == "delete":
+                now, yours = ("(deleted)" if theirs is None else "Kept"), "Deleted"
+            else:
+                now = _show(key, getattr(theirs, key, None)) if theirs is not None else "(deleted)"
+                yours = _show(key, mine[key]) if key in mine else "(unchanged)"
             self.rows[key] = (now, yours)
             grid.addWidget(QLabel(f"{label}:"), row, 0)
             for col, text in ((1, now), (2, yours)):

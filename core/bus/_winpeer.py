@@ -52,9 +52,7 @@ def _user_sid(pid: int) -> bytes:
             size = wintypes.DWORD()
             advapi32.GetTokenInformation(token, TOKEN_USER, None, 0, ctypes.byref(size))
             buf = ctypes.create_string_buffer(size.value)
-            _check(
-                advapi32.GetTokenInformation(token, TOKEN_USER, buf, size, ctypes.byref(size))
-            )
+            _check(advapi32.GetTokenInformation(token, TOKEN_USER, buf, size, ctypes.byref(size)))
             sid = ctypes.cast(buf, ctypes.POINTER(ctypes.c_void_p))[0]  # TOKEN_USER.User.Sid
             return ctypes.string_at(sid, advapi32.GetLengthSid(sid))
         finally:

@@ -215,3 +215,30 @@ async def test_deleting_from_the_list_takes_the_draft_along(
     assert window.list_view.request_delete(conv.id)
     await wait_until(lambda: a.conversation(conv.id) is None, what="deleted")
     assert a.draft(conv.id) == "" and QApplication.clipboard().text() == "untouched"
+
+
+async def test_a_delete_that_does_not_happen_gives_the_draft_back(
+    live_server, clients, manager_for
+) -> None:
+    from tests.sync.test_outbox_chains import change_behind_our_back
+
+    a = await clients(live_server.url, "alice", "desk")
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    conv = await a.create_conversation("mine")
+    await a.wait_synced(10)
+    a.set_draft(conv.id, "half a thought")
+    m = manager_for(a)
+    window = m.open_main_window()
+    await active(window)
+    live_server.stop()
+    await wait_until(lambda: a.status.state != "live", what="offline")
+    change_behind_our_back(live_server, conv.id, 1, "renamed elsewhere")
+    window.list_view.confirm = lambda _parent, _title: True
+    assert window.list_view.request_delete(conv.id)
+    await wait_until(lambda: a.conversation(conv.id) is None, what="gone from the list")
+    live_server.restart()
+    await wait_until(lambda: conflicts, timeout=15, what="the delete held by a conflict")
+    await a.reload(conflicts[0])  # the user keeps the other change: no delete
+    await wait_until(lambda: a.conversation(conv.id) is not None, what="back in the list")
+    await wait_until(lambda: a.draft(conv.id) == "half a thought", what="the draft back")

@@ -267,3 +267,60 @@ async def test_a_held_chain_is_asked_again_after_a_restart(live_server, tmp_path
         assert await server_title(live_server, cid) == ("mine", 3)
     finally:
         await b.close()
+
+
+async def test_an_edit_made_while_asked_waits_for_the_answer(live_server, clients) -> None:
+    a = await clients(live_server.url, "alice", "d1")
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    cid = await offline_with_a_conversation(live_server, a)
+    change_behind_our_back(live_server, cid, 1, "theirs")
+    await a.rename_conversation(cid, "mine")
+    live_server.restart()
+    await wait_until(lambda: conflicts, timeout=15, what="a conflict")
+    await wait_until(lambda: a.conversation(cid).title == "theirs", what="theirs shown")
+    await a.rename_conversation(cid, "newer")  # typed while the dialog is open
+    assert [(e.state, e.body["title"]) for e in a.store.outbox()] == [
+        ("held", "mine"),
+        ("queued", "newer"),
+    ]
+    await a.keep_mine(conflicts[0])
+    await a.wait_synced(15)
+    assert await server_title(live_server, cid) == ("newer", 4)  # mine, then newer on top
+    assert len(conflicts) == 1
+
+
+async def test_keep_mine_never_overwrites_a_change_the_user_did_not_see(
+    live_server, clients
+) -> None:
+    a = await clients(live_server.url, "alice", "d1")
+    conflicts: list = []
+    a.on("conflict", conflicts.append)
+    cid = await offline_with_a_conversation(live_server, a)
+    change_behind_our_back(live_server, cid, 1, "theirs")
+    await a.rename_conversation(cid, "mine")
+    live_server.restart()
+    await wait_until(lambda: conflicts, timeout=15, what="a conflict")
+    await wait_until(lambda: a.conversation(cid).version == 2, what="theirs applied")
+    live_server.stop()
+    change_behind_our_back(live_server, cid, 2, "theirs, later")  # while the dialog is open
+    live_server.restart()
+    await a.keep_mine(conflicts[0])  # answers what it showed: version 2
+    await wait_until(lambda: len(conflicts) == 2, timeout=15, what="asked again")
+    assert conflicts[1].theirs.title == "theirs, later"
+    assert await server_title(live_server, cid) == ("theirs, later", 3)
+
+
+def test_own_versions_outlive_the_entries_that_made_them(tmp_path: Path) -> None:
+    from core.store import LocalStore
+
+    store = LocalStore(tmp_path / "cache.db")
+    try:
+        entry = store.enqueue("patch", "c1", {"title": "one", "base_version": 5})
+        store.mark_acked(entry.id, 10, ("c1", 6))
+        store.remove([entry.id])  # settled: the outbox is empty again
+        # A process whose view was still at version 5 renames: it follows our version 6.
+        assert store.rebased("c1", 5) == 6
+        assert store.rebased("c2", 5) == 5
+    finally:
+        store.close()

@@ -118,3 +118,22 @@ async def test_queued_actions_go_out_as_soon_as_the_stream_is_back(live_server, 
     drained_s = time.monotonic() - live_at
     assert drained_s < 1.0, f"the outbox took {drained_s:.2f} s after the stream was live"
     assert [m.body for m in a.messages(conv.id)] == ["queued while the server was down"]
+
+
+async def test_a_server_answering_errors_is_not_offline_nor_polling(live_server, clients) -> None:
+    proxy = FaultProxy(upstream=("127.0.0.1", live_server.thread.port)).start()
+    try:
+        a = await clients(proxy.url, "alice", "d1")
+        states = record(a)
+        await wait_until(lambda: a.status.state == "live", what="live")
+        proxy.set_mode("http_error", status=503)
+        proxy.cut()
+        await wait_until(
+            lambda: a.status.detail.startswith("Server error"), timeout=15, what="server error"
+        )
+        assert "unreachable" not in states and "polling" not in states
+        assert "503" in (a.status.last_error or "")
+        proxy.set_mode("pass")
+        await wait_until(lambda: a.status.state == "live", timeout=15, what="live again")
+    finally:
+        proxy.stop()
