@@ -6,12 +6,20 @@ first use so that ``core.protocol`` (which the server imports) stays light.
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Client", "ClientConfig", "ConversationView", "MessageView", "SyncStatus"]
+__all__ = [
+    "CacheTooNew",
+    "Client",
+    "ClientConfig",
+    "ConversationView",
+    "MessageView",
+    "SyncStatus",
+]
 
 if TYPE_CHECKING:
     from .client import Client, ClientConfig
     from .engine import SyncStatus
     from .model import ConversationView, MessageView
+    from .store import CacheTooNew
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from . import client
 
         return getattr(client, name)
+    if name == "CacheTooNew":  # Client.open: a newer Concord's cache holding unsent actions
+        from .store import CacheTooNew
+
+        return CacheTooNew
     if name == "SyncStatus":
         from .engine import SyncStatus
 

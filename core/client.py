@@ -351,6 +351,8 @@ class Client(DraftsMixin):
         body["_origin"] = self.relay.member_id if self.relay else ""
         body["op"] = str(uuid.uuid4())  # the idempotency key of every retry, by any leader
         self.store.enqueue(op, target, body)
+        if op in ("patch", "delete"):  # committed first: then it wins over a held chain
+            self.store.supersede_held(target, op, set(body) - {"base_version", "_origin", "op"})
         self._outbox_changed()
 
     def _require(self, conversation_id: str) -> ConversationView:

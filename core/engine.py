@@ -144,7 +144,7 @@ class SyncEngine(TokenMixin):
 
     def _apply(self, epoch: int, changes: list[p.Change]) -> None:
         done = self.store.apply_changes(epoch, changes)
-        if done.changes:
+        if done.changes or done.skipped:  # skipped: unknown kinds, the cursor moved past them
             self.status = replace(self.status, cursor=self.store.cursor_id())
             self.on_applied(done)
 

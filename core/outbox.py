@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import protocol as p
 from ._aio import wait_event
@@ -26,8 +26,13 @@ from .http import ApiError, NetworkError
 from .model import OutboxEntry
 
 log = logging.getLogger("concord.outbox")
+T = TypeVar("T")
 
 PATCH_FIELDS = ("title", "pinned", "members")
+# A send still waiting this long when the server is reached again on a fresh connection is taken
+# to sit on a dead one (a black-holed path gives no error until the request timeout): it is
+# abandoned and sent again at once (safe: every request carries its idempotency key).
+STALE_SEND_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,8 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._attempt = 0
         self._not_before = 0.0  # monotonic time before which the server asked us not to retry
+        self._sending_since: float | None = None
+        self._abandon = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="concord-outbox")
@@ -106,9 +113,31 @@ class OutboxSender:
         self._wake.set()
 
     def reachable(self) -> None:
-        """The stream went live, a poll succeeded, the network changed: send now, fresh backoff."""
+        """The stream went live, a poll succeeded, the network changed: send now, fresh backoff
+        (and give up on a send that is stuck on a connection that went dead meanwhile)."""
         self._attempt = 0
         self._wake.set()
+        since = self._sending_since
+        if since is not None and time.monotonic() - since > STALE_SEND_S:
+            self._abandon.set()
+
+    async def _request(self, call: Awaitable[T]) -> T:
+        """One request that :meth:`reachable` may abandon (raised as a NetworkError)."""
+        request = asyncio.ensure_future(call)
+        self._abandon.clear()
+        abandon = asyncio.ensure_future(self._abandon.wait())
+        self._sending_since = time.monotonic()
+        try:
+            await asyncio.wait({request, abandon}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._sending_since = None
+            abandon.cancel()
+            if not request.done():
+                request.cancel()
+            await asyncio.gather(request, abandon, return_exceptions=True)
+        if request.cancelled():
+            raise NetworkError("a request stuck on a dead connection was abandoned")
+        return request.result()
 
     async def _run(self) -> None:
         cfg = self.engine.config
@@ -158,7 +187,11 @@ class OutboxSender:
 
     async def _send(self, e: OutboxEntry, op_id: str) -> tuple[int | None, tuple[str, int] | None]:
         """Send one entry: its change seq (None when already done) and the version it made."""
-        api, call, body, cid = self.engine.api, self.engine.call, e.body, e.target
+        api, body, cid = self.engine.api, e.body, e.target
+
+        def call(fn: Any, *args: Any) -> Any:
+            return self._request(self.engine.call(fn, *args))
+
         if e.op == "create":
             req = p.ConversationCreate(id=cid, title=body["title"], members=body.get("members", []))
             return (await call(api.create_conversation, req)).seq, None

@@ -1,8 +1,16 @@
 """Wire schemas shared by the sync server and the client (DESIGN.md §4).
 
-Everything on the wire is JSON. Decoding is strict: unknown fields, missing required fields and
-wrong types are errors (``decode`` raises :class:`ProtocolError`). Timestamps are integer
-milliseconds since the Unix epoch, always taken from the server's clock.
+Everything on the wire is JSON. Missing required fields and wrong types are always errors
+(``decode`` raises :class:`ProtocolError`). Unknown fields depend on the direction:
+
+* what the server decodes (requests: :class:`_Strict`) is strict: an unknown field is a client
+  mistake, answered 422;
+* what the client decodes (responses, stream events, change data: :class:`_Open`) ignores them:
+  a newer server may add fields, and an older app must keep working against it. For the same
+  reason ``Change.kind`` is any string: the client passes over a kind it does not know (the
+  cursor still moves past it).
+
+Timestamps are integer milliseconds since the Unix epoch, always taken from the server's clock.
 """
 
 from __future__ import annotations
@@ -50,13 +58,17 @@ class MalformedError(ProtocolError):
 
 
 class _Strict(Struct, forbid_unknown_fields=True, omit_defaults=False):
-    pass
+    """A request body: the server refuses fields it does not know."""
+
+
+class _Open(Struct, omit_defaults=False):
+    """Sent by the server: a field a newer server added is ignored by an older client."""
 
 
 # --- entities -------------------------------------------------------------------------------
 
 
-class Conversation(_Strict):
+class Conversation(_Open):
     """A conversation as one member sees it (``read_seq``/``unread`` are that member's)."""
 
     id: str
@@ -72,7 +84,7 @@ class Conversation(_Strict):
     unread: int
 
 
-class Message(_Strict):
+class Message(_Open):
     id: str
     conversation_id: str
     seq: int
@@ -81,28 +93,33 @@ class Message(_Strict):
     created_at: int
 
 
-class Change(_Strict):
-    """One row of a user's change feed. ``data`` is kind-specific: see :func:`change_data`."""
+class Change(_Open):
+    """One row of a user's change feed. ``data`` is kind-specific: see :func:`change_data`.
+    ``kind`` is one of :data:`CHANGE_KINDS` from this server; a client skips others."""
 
     seq: int
-    kind: ChangeKind
+    kind: Annotated[
+        str,
+        Meta(description="one of: " + ", ".join(CHANGE_KINDS) + "; clients skip other kinds"),
+    ]
     entity_id: str
     version: int
     data: msgspec.Raw
     ts: int
 
 
-class ConversationDeleted(_Strict):
+class ConversationDeleted(_Open):
     id: str
-    reason: Literal["deleted", "removed"] = "deleted"
+    # "deleted" or "removed" (from the members); any reason means it is gone from this view.
+    reason: Annotated[str, Meta(description='"deleted" or "removed"')] = "deleted"
 
 
-class MessageCreated(_Strict):
+class MessageCreated(_Open):
     message: Message
     read_seq: int
 
 
-class ConversationRead(_Strict):
+class ConversationRead(_Open):
     conversation_id: str
     read_seq: int
     unread: int
@@ -119,14 +136,18 @@ _CHANGE_DATA: dict[str, type] = {
 def change_data(
     change: Change,
 ) -> Conversation | ConversationDeleted | MessageCreated | ConversationRead:
-    """Decode a change's ``data`` strictly according to its kind."""
-    return decode(change.data, _CHANGE_DATA[change.kind])
+    """Decode a change's ``data`` according to its kind (unknown fields are ignored); an
+    unknown kind raises :class:`ProtocolError` (check ``kind in CHANGE_KINDS`` first)."""
+    type_ = _CHANGE_DATA.get(change.kind)
+    if type_ is None:
+        raise ProtocolError(f"unknown change kind {change.kind[:40]!r}")
+    return decode(change.data, type_)
 
 
 # --- stream control events --------------------------------------------------------------------
 
 
-class Hello(_Strict):
+class Hello(_Open):
     epoch: int
     head: int
     min_retained: int
@@ -135,16 +156,16 @@ class Hello(_Strict):
     heartbeat_s: float = HEARTBEAT_S
 
 
-class Reset(_Strict):
+class Reset(_Open):
     reason: str
     head: int = 0
 
 
-class Reauth(_Strict):
+class Reauth(_Open):
     expires_at: int
 
 
-class Bye(_Strict):
+class Bye(_Open):
     reason: str = "shutdown"
 
 
@@ -189,7 +210,7 @@ class ReadRequest(_Strict):
 # --- responses ----------------------------------------------------------------------------------
 
 
-class TokenResponse(_Strict):
+class TokenResponse(_Open):
     access_token: str
     refresh_token: str
     expires_at: int
@@ -197,46 +218,46 @@ class TokenResponse(_Strict):
     token_type: str = "bearer"
 
 
-class RefreshResponse(_Strict):
+class RefreshResponse(_Open):
     access_token: str
     expires_at: int
     token_type: str = "bearer"
 
 
-class ConversationResult(_Strict):
+class ConversationResult(_Open):
     conversation: Conversation
     seq: int
 
 
-class DeleteResult(_Strict):
+class DeleteResult(_Open):
     id: str
     seq: int
 
 
-class MessageResult(_Strict):
+class MessageResult(_Open):
     message: Message
     seq: int
 
 
-class ReadResult(_Strict):
+class ReadResult(_Open):
     conversation_id: str
     read_seq: int
     unread: int
     seq: int
 
 
-class ConversationList(_Strict):
+class ConversationList(_Open):
     conversations: list[Conversation]
     head: int
 
 
-class MessagePage(_Strict):
+class MessagePage(_Open):
     messages: list[Message]
     total_count: int
     has_more: bool
 
 
-class ChangePage(_Strict):
+class ChangePage(_Open):
     epoch: int
     head: int
     min_retained: int
@@ -244,26 +265,26 @@ class ChangePage(_Strict):
     has_more: bool
 
 
-class Snapshot(_Strict):
+class Snapshot(_Open):
     epoch: int
     head: int
     conversations: list[Conversation]
     messages: dict[str, list[Message]] = {}
 
 
-class Health(_Strict):
+class Health(_Open):
     status: str
     version: str
     epoch: int
 
 
-class ErrorDetail(Struct, forbid_unknown_fields=True, omit_defaults=True):
+class ErrorDetail(Struct, omit_defaults=True):
     code: str
     message: str
     current: Conversation | None = None
 
 
-class ErrorBody(_Strict):
+class ErrorBody(_Open):
     error: ErrorDetail
 
 

@@ -4,56 +4,39 @@ It holds the server's state as last seen (conversations, recent messages), the f
 the outbox of the user's not-yet-confirmed actions. Only the leader applies server changes; any
 process may append to the outbox. The cursor is written in the same transaction as the changes
 it covers, and a change with ``seq <= cursor`` is skipped, so every change applies exactly once.
-Unsent local actions live only in the outbox and are never mixed into the server tables.
+Unsent local actions live only in the outbox (:mod:`core._outbox_store`) and are never mixed
+into the server tables. A change of a kind this version does not know (a newer server's) is
+passed over, the cursor moving past it. The schema's versions: :mod:`core._migrations`.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from . import protocol as p
-from .model import OutboxEntry
+from ._migrations import CacheTooNew, SchemaTooNew, open_cache
+from ._outbox_store import OPS, OWN_VERSIONS_KEPT, OutboxStore
+
+__all__ = [
+    "OPS",
+    "OWN_VERSIONS_KEPT",
+    "Applied",
+    "CacheTooNew",
+    "LocalStore",
+    "SchemaTooNew",
+]
+
+log = logging.getLogger("concord.store")
 
 RECENT_MESSAGES = 200  # kept per conversation; older pages are fetched on demand
-OWN_VERSIONS_KEPT = 500  # per conversation: a queued patch is never that far behind
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
-    conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    op TEXT NOT NULL, target TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'queued', acked_seq INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-CREATE TABLE IF NOT EXISTS apply_log (seq INTEGER NOT NULL, kind TEXT NOT NULL, entity TEXT);
--- Unsent text typed per conversation (any process writes; kept until sent or taken).
-CREATE TABLE IF NOT EXISTS drafts (
-    conversation_id TEXT PRIMARY KEY, text TEXT NOT NULL, updated_at INTEGER NOT NULL
-);
--- Versions of a conversation that this device's own acknowledged patches made: a later patch
--- written against an older version follows them (a device's edits never conflict with each other).
-CREATE TABLE IF NOT EXISTS own_versions (
-    conversation_id TEXT NOT NULL, version INTEGER NOT NULL,
-    PRIMARY KEY (conversation_id, version)
-) WITHOUT ROWID;
-"""
-
-OPS = ("create", "patch", "delete", "send", "read")
 
 
 @dataclass(slots=True)
@@ -64,6 +47,8 @@ class Applied:
     removed: set[str] = field(default_factory=set)
     messages: dict[str, list[p.Message]] = field(default_factory=dict)
     changes: list[p.Change] = field(default_factory=list)
+    # Changes of kinds this version does not know: not applied, but covered by the cursor.
+    skipped: list[p.Change] = field(default_factory=list)
     # A full sync's conversations this cache had never seen: their messages are history to
     # show, not arrivals to announce (no "new message" notification, no jump).
     first_seen: set[str] = field(default_factory=set)
@@ -76,17 +61,27 @@ _conv_decoder = msgspec.json.Decoder(p.Conversation)
 _msg_decoder = msgspec.json.Decoder(p.Message)
 
 
-class LocalStore:
+class LocalStore(OutboxStore):
+    """Raises :class:`CacheTooNew` for a newer Concord's cache that holds unsent actions or
+    drafts; a newer cache without any is copied to ``backup`` and started over."""
+
     def __init__(self, path: str | Path, *, apply_log: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.apply_log = apply_log
+        # Changes of unknown kinds passed over, by kind (each kind is logged once).
+        self.skipped_kinds: dict[str, int] = {}
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives the process being killed; fsync at checkpoints.
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives the process being killed; fsync at
+            # checkpoints.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.backup = open_cache(self.db, self.path)
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -162,17 +157,28 @@ class LocalStore:
             for change in changes:
                 if change.seq <= last:
                     continue
-                self._apply(db, change, done)
                 last = change.seq
+                if change.kind not in p.CHANGE_KINDS:
+                    self._skip(change, done)
+                    continue
+                self._apply(db, change, done)
                 done.changes.append(change)
                 if self.apply_log:
                     db.execute(
                         "INSERT INTO apply_log VALUES (?, ?, ?)",
                         (change.seq, change.kind, change.entity_id),
                     )
-            if done.changes:
+            if done.changes or done.skipped:
                 self._set_meta("cursor", p.format_event_id(epoch, last))
         return done
+
+    def _skip(self, change: p.Change, done: Applied) -> None:
+        """A newer server's kind of change: nothing here shows it, so pass over it."""
+        seen = self.skipped_kinds.get(change.kind, 0)
+        if not seen:
+            log.info("skipping changes of kind %r, unknown to this version", change.kind)
+        self.skipped_kinds[change.kind] = seen + 1
+        done.skipped.append(change)
 
     def _apply(self, db: sqlite3.Connection, change: p.Change, done: Applied) -> None:
         data = p.change_data(change)
@@ -273,182 +279,3 @@ class LocalStore:
                 "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?)",
                 [(m.conversation_id, m.seq, m.id, p.encode(m)) for m in messages],
             )
-
-    # --- the outbox (any process) ----------------------------------------------------------------
-
-    def enqueue(self, op: str, target: str, body: dict[str, Any]) -> OutboxEntry:
-        """Durably record a user action; returns once it is committed."""
-        if op not in OPS:
-            raise ValueError(f"unknown outbox op {op!r}")
-        now = int(time.time() * 1000)
-        text = json.dumps(body)
-        with self.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO outbox (op, target, body, created_at) VALUES (?, ?, ?, ?)",
-                (op, target, text, now),
-            )
-        return OutboxEntry(int(cur.lastrowid or 0), op, target, body, now)
-
-    def outbox(self) -> list[OutboxEntry]:
-        rows = self.db.execute(
-            "SELECT id, op, target, body, created_at, state, acked_seq, attempts, error "
-            "FROM outbox ORDER BY id"
-        ).fetchall()
-        return [
-            OutboxEntry(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8])
-            for r in rows
-        ]
-
-    def next_queued(self) -> OutboxEntry | None:
-        """The oldest entry waiting to be sent. Held, sent and failed ones are passed over, and
-        so are patches and deletes of a conversation whose chain is held: a later edit never
-        overtakes the user's answer to the conflict."""
-        entries = self.outbox()
-        held = {e.target for e in entries if e.state == "held"}
-        return next(
-            (
-                e
-                for e in entries
-                if e.state == "queued" and not (e.target in held and e.op in ("patch", "delete"))
-            ),
-            None,
-        )
-
-    def begin_attempt(self, entry: OutboxEntry) -> str:
-        """Count a send attempt and return the entry's operation id (its idempotency key),
-        made durable first: every retry of one action, by any leader, carries the same key."""
-        op_id = entry.body.get("op")
-        with self.transaction() as db:
-            if not isinstance(op_id, str):
-                op_id = entry.body["op"] = str(uuid.uuid4())  # an entry queued by 0.1.0
-                db.execute(
-                    "UPDATE outbox SET body=? WHERE id=?", (json.dumps(entry.body), entry.id)
-                )
-            db.execute("UPDATE outbox SET attempts=attempts+1 WHERE id=?", (entry.id,))
-        return op_id
-
-    def mark_acked(self, entry_id: int, seq: int, made: tuple[str, int] | None = None) -> None:
-        """The server took the action; ``made`` is the (conversation, version) a patch made."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET state='sent', acked_seq=?, error=NULL WHERE id=?",
-                (seq, entry_id),
-            )
-            if made is not None:  # kept (a few hundred a conversation) until it is deleted
-                db.execute("INSERT OR IGNORE INTO own_versions VALUES (?, ?)", made)
-                db.execute(
-                    "DELETE FROM own_versions WHERE conversation_id=? AND version<?",
-                    (made[0], made[1] - OWN_VERSIONS_KEPT),
-                )
-
-    def rebased(self, conversation_id: str, base_version: int) -> int:
-        """The version a patch written against ``base_version`` applies to: past every later
-        version that this device's own earlier patches made (each adds exactly one)."""
-        own = {
-            r[0]
-            for r in self.db.execute(
-                "SELECT version FROM own_versions WHERE conversation_id=? AND version>?",
-                (conversation_id, base_version),
-            )
-        }
-        while base_version + 1 in own:
-            base_version += 1
-        return base_version
-
-    def hold_chain(self, conversation_id: str, from_id: int) -> list[OutboxEntry]:
-        """A real conflict: hold this device's remaining patches and deletes of the
-        conversation (from entry ``from_id`` on) until the user chooses; returns them."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET state='held' WHERE target=? AND id>=? AND state='queued' "
-                "AND op IN ('patch', 'delete')",
-                (conversation_id, from_id),
-            )
-        return self.held(conversation_id)
-
-    def held(self, conversation_id: str | None = None) -> list[OutboxEntry]:
-        return [
-            e for e in self.outbox() if e.state == "held" and conversation_id in (None, e.target)
-        ]
-
-    def requeue_held(self) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE outbox SET state='queued' WHERE state='held'")
-
-    def release_held(self, entry_ids: list[int], base_version: int) -> list[int]:
-        """Keep mine: the chain goes out again, on top of ``base_version`` (the entries may be
-        held, or queued again by a new leader meanwhile); returns the ids still there."""
-        wanted = set(entry_ids)
-        chain = [e for e in self.outbox() if e.id in wanted and e.state in ("held", "queued")]
-        with self.transaction() as db:
-            for e in chain:
-                e.body["base_version"] = base_version
-                db.execute(
-                    "UPDATE outbox SET state='queued', body=? WHERE id=?",
-                    (json.dumps(e.body), e.id),
-                )
-        return [e.id for e in chain]
-
-    def drop_chain(self, conversation_id: str, from_id: int) -> list[int]:
-        """Remove the remaining patches and deletes of a conversation that is gone."""
-        rows = self.db.execute(
-            "SELECT id FROM outbox WHERE target=? AND id>=? AND state IN ('queued', 'held') "
-            "AND op IN ('patch', 'delete')",
-            (conversation_id, from_id),
-        ).fetchall()
-        ids = [r[0] for r in rows]
-        self.remove(ids)
-        return ids
-
-    def mark_failed(self, entry_id: int, error: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE outbox SET state='failed', error=? WHERE id=?", (error, entry_id))
-
-    def remove(self, entry_ids: list[int]) -> None:
-        if not entry_ids:
-            return
-        with self.transaction() as db:
-            db.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in entry_ids])
-
-    def settle(self) -> list[int]:
-        """Drop acked entries whose change the cursor now covers; returns their ids."""
-        cur = self.cursor()
-        if cur is None:
-            return []
-        rows = self.db.execute(
-            "SELECT id FROM outbox WHERE state='sent' AND acked_seq<=?", (cur[1],)
-        ).fetchall()
-        ids = [r[0] for r in rows]
-        self.remove(ids)
-        return ids
-
-    # --- drafts (any process) --------------------------------------------------------------------
-
-    def draft(self, conversation_id: str) -> str:
-        """The unsent text of a conversation ("" when there is none)."""
-        row = self.db.execute(
-            "SELECT text FROM drafts WHERE conversation_id=?", (conversation_id,)
-        ).fetchone()
-        return str(row[0]) if row else ""
-
-    def set_draft(self, conversation_id: str, text: str) -> None:
-        """Store a draft; empty text deletes it."""
-        with self.transaction() as db:
-            if text:
-                db.execute(
-                    "INSERT OR REPLACE INTO drafts VALUES (?, ?, ?)",
-                    (conversation_id, text, int(time.time() * 1000)),
-                )
-            else:
-                db.execute("DELETE FROM drafts WHERE conversation_id=?", (conversation_id,))
-
-    def take_draft(self, conversation_id: str) -> str:
-        """Read and delete a draft at once: of several processes, exactly one gets the text."""
-        with self.transaction() as db:
-            rows = db.execute(  # fetchall: a RETURNING statement must finish before COMMIT
-                "DELETE FROM drafts WHERE conversation_id=? RETURNING text", (conversation_id,)
-            ).fetchall()
-        return str(rows[0][0]) if rows else ""
-
-    def drafts(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT conversation_id, text FROM drafts").fetchall())

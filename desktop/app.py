@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -64,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test()
     from PySide6.QtWidgets import QApplication
 
+    from .identity import apply_identity
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Concord")
+    apply_identity(app)  # app id, name, version and icon: before any window or the tray shows
     app.setOrganizationName("Concord")
     app.setQuitOnLastWindowClosed(False)  # the async main decides, after cleaning up
     from .loop import run_qt
@@ -124,6 +127,10 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
 
     embedded: EmbeddedHost | None = None
     server_url = profile.server_url
+    too_new = _embedded_too_new(profile.data_dir / "server") if server_url is None else None
+    if too_new is not None:
+        await instance.close()
+        return await _refuse(too_new)
     if server_url is None:
         # Served by whichever process leads the app bus: this one now, or another that tells
         # us where (and again whenever a new host takes over). No token is stored anywhere.
@@ -133,23 +140,31 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
         server_url = await instance.wait_server_url(10.0) or _last_known_url(read_json(state))
     learned = instance.learned
 
-    client = await Client.open(
-        ClientConfig(
-            server_url=server_url,
-            data_dir=profile.data_dir / "cache",
-            username=profile.username,
-            runtime_dir=runtime,
-            profile=profile.key,
-            # The embedded account: tokens minted on demand, never a password; while its host
-            # changes the status says "Local server restarting", not "Offline".
-            refresh_token_source=(
-                token_source(profile.data_dir / "server", profile.username)
-                if embedded is not None
-                else None
-            ),
-            engine=EngineConfig(local_server=embedded is not None),
+    from core import CacheTooNew
+
+    try:
+        client = await Client.open(
+            ClientConfig(
+                server_url=server_url,
+                data_dir=profile.data_dir / "cache",
+                username=profile.username,
+                runtime_dir=runtime,
+                profile=profile.key,
+                # The embedded account: tokens minted on demand, never a password; while its host
+                # changes the status says "Local server restarting", not "Offline".
+                refresh_token_source=(
+                    token_source(profile.data_dir / "server", profile.username)
+                    if embedded is not None
+                    else None
+                ),
+                engine=EngineConfig(local_server=embedded is not None),
+            )
         )
-    )
+    except CacheTooNew as exc:  # written by a newer Concord, with unsent actions: keep it
+        if embedded is not None:
+            await embedded.close()
+        await instance.close()
+        return await _refuse(str(exc))
     demo = None
 
     def server_moved(url: str) -> None:
@@ -215,6 +230,41 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     await instance.close()  # the next leader of the app bus serves the embedded server again
     await client.close()
     return 0
+
+
+def _embedded_too_new(data_dir: Any) -> str | None:
+    """Why the embedded server's database cannot be opened by this version (None: it can)."""
+    import sqlite3
+
+    from server.storage import DB_VERSION
+    from server.storage._migrations import schema_version
+
+    path = data_dir / "concord.db"
+    if not path.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            found = schema_version(conn)
+    except sqlite3.Error:
+        return None  # the server reports it when it opens
+    if found <= DB_VERSION:
+        return None
+    return (
+        f"Your messages were saved by a newer version of Concord (database schema {found}; "
+        f"this version knows {DB_VERSION}). Open them with that version or a later one."
+    )
+
+
+async def _refuse(message: str) -> int:
+    """Say why Concord cannot start (a window, and stderr) and exit 1."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.dialogs import run_dialog
+
+    print(f"concord: {message}", file=sys.stderr)
+    box = QMessageBox(QMessageBox.Icon.Critical, "Concord cannot start", message)
+    await run_dialog(box)
+    return 1
 
 
 def _last_known_url(state: dict[str, Any]) -> str:

@@ -58,7 +58,7 @@ class WindowManager(QObject):
         self._closing_all = False
         self._signing_in = False
         self.login_dialog: LoginDialog | None = None  # the open sign-in dialog, if any
-        self._asking: set[str] = set()  # conversations whose conflict dialog is open
+        self._asking: dict[str, list[Any]] = {}  # open conflict dialogs: what each answers
 
     # --- windows ---------------------------------------------------------------------------------
 
@@ -252,20 +252,22 @@ class WindowManager(QObject):
     # --- conflicts and errors ---------------------------------------------------------------------
 
     def _on_conflict(self, conflict: Any) -> None:
-        """Ask once per held chain: "reload" drops it, "keep mine" sends it again on top."""
+        """Ask once per conversation: a conflict about it that comes while its dialog is open
+        (a later edit that lost too) gets the same answer."""
         cid = conflict.conversation_id
         if cid in self._asking:
+            self._asking[cid].append(conflict)
             return
-        self._asking.add(cid)
+        self._asking[cid] = [conflict]
         dialog = ConflictDialog(conflict, self.active_window())
 
         def done(_result: int) -> None:
-            self._asking.discard(cid)
             keep = dialog.choice() == "keep_mine"
-            spawn(
-                self.client.resolve_conflict(conflict, keep_mine=keep),
-                self._error_in(self.active_window()),
-            )
+            for each in self._asking.pop(cid, []):
+                spawn(
+                    self.client.resolve_conflict(each, keep_mine=keep),
+                    self._error_in(self.active_window()),
+                )
 
         dialog.finished.connect(done)
         dialog.open()

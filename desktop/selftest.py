@@ -1,5 +1,6 @@
-"""``concord --self-test``: checks the Qt binding, the keyring, the local bus, a round trip
-through an embedded server and that a window renders — offscreen — and prints a report.
+"""``concord --self-test``: checks the Qt binding, the app's identity and icon, the keyring, the
+local bus, a round trip through an embedded server and that a window and the tray icon render —
+offscreen — and prints a report.
 Exit code 0 only if every check passes."""
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ async def check_bus(tmp: Path) -> str:
     return "cross-process hub" if cross else "in-process only (runtime dir unusable)"
 
 
+async def check_identity() -> str:
+    from PySide6.QtGui import QGuiApplication
+
+    from desktop.identity import APP_ID, ICON_SIZES, icon_files
+
+    app = QGuiApplication.instance()
+    assert isinstance(app, QGuiApplication)
+    assert QGuiApplication.desktopFileName() == APP_ID, "the desktop file name is not set"
+    missing = [size for size in ICON_SIZES if size not in icon_files()]
+    assert not missing, f"icon sizes missing from the installation: {missing}"
+    assert not app.windowIcon().isNull(), "no window icon"
+    return f"{APP_ID} {app.applicationVersion()}, icon {ICON_SIZES[0]}-{ICON_SIZES[-1]} px"
+
+
 async def check_server_and_window(tmp: Path) -> tuple[str, str]:
     from PySide6.QtWidgets import QApplication
 
@@ -72,6 +87,7 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
     from desktop.embedded import EmbeddedServer
     from desktop.manager import WindowManager
     from desktop.profile import Profile
+    from desktop.tray import Tray
     from ui.bridge import ClientBridge
 
     embedded = EmbeddedServer(tmp / "server")
@@ -110,9 +126,14 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
             for y in range(0, image.height(), 7)
         }
         window.close()
+        tray = Tray(manager, manager.prefs)  # its icon and the app badge, as at launch
+        tray_ok = tray.icon is None or not tray.icon.icon().isNull()
+        tray.close()
         bridge.close()
         assert image.width() > 100 and len(colors) > 3, "the window painted nothing"
-        return server, f"main window painted {image.width()}x{image.height()}"
+        assert tray_ok, "the tray icon has no image"
+        painted = f"main window painted {image.width()}x{image.height()}"
+        return server, painted + (", tray icon set" if tray.icon is not None else "")
     finally:
         if client is not None:
             await client.close()
@@ -133,7 +154,11 @@ async def _run_all() -> int:
                 return None
             return value
 
-        for name, fn in (("Qt binding", check_qt), ("keyring", check_keyring)):
+        for name, fn in (
+            ("Qt binding", check_qt),
+            ("app identity", check_identity),
+            ("keyring", check_keyring),
+        ):
             value = await run(name, fn)
             if value is not None:
                 results.append((name, True, value))
@@ -158,8 +183,10 @@ def run_self_test() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
+    from .identity import apply_identity
     from .loop import run_qt
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_identity(app)
     app.setQuitOnLastWindowClosed(False)
     return run_qt(_run_all)

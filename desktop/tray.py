@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from .identity import APP_NAME, ICON_SIZES, app_icon
+
+TRAY_SIZES = (16, 22, 24, 32, 48, 64)  # what tray hosts ask for (an SNI host gets them all)
 
 
 def badge_text(count: int) -> str:
@@ -15,33 +19,53 @@ def badge_text(count: int) -> str:
 
 
 def render_icon(unread: int, size: int = 64) -> QPixmap:
-    """The app glyph, with the unread count in a red badge when there is any."""
+    """The app icon at ``size`` px, with the unread count in a red badge when there is any."""
     pix = QPixmap(size, size)
     pix.fill(Qt.GlobalColor.transparent)
     p = QPainter(pix)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setBrush(QColor("#3d6fd8"))
-    p.setPen(Qt.PenStyle.NoPen)
-    p.drawEllipse(QRectF(size * 0.05, size * 0.05, size * 0.9, size * 0.9))
-    p.setPen(QColor("white"))
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(int(size * 0.55))
-    p.setFont(font)
-    p.drawText(QRectF(0, 0, size, size), Qt.AlignmentFlag.AlignCenter, "C")
-    if unread > 0:
-        text = badge_text(unread)
-        w = size * (0.45 if len(text) == 1 else 0.62 if len(text) == 2 else 0.78)
-        rect = QRectF(size - w, 0, w, size * 0.45)
-        p.setBrush(QColor("#d93025"))
+    icon = app_icon()
+    if not icon.isNull():
+        icon.paint(p, QRect(0, 0, size, size))
+    else:  # the icon files are missing from this installation: a plain glyph, never nothing
+        p.setBrush(QColor("#3d6fd8"))
         p.setPen(Qt.PenStyle.NoPen)
-        p.drawRoundedRect(rect, size * 0.22, size * 0.22)
-        font.setPixelSize(int(size * 0.3))
+        p.drawEllipse(QRectF(size * 0.05, size * 0.05, size * 0.9, size * 0.9))
+    if unread > 0:
+        # Tray sizes get a bigger badge, and at most two characters, so that it stays legible.
+        small = size < 32
+        text = "9+" if small and unread > 9 else badge_text(unread)
+        h = size * (0.6 if small else 0.45)
+        w = h * (1.0 if len(text) == 1 else 1.4 if len(text) == 2 else 1.75)
+        rect = QRectF(size - w, 0, w, h)
+        # A transparent ring around the badge, as between the two bubbles: it stays readable
+        # over the glyph on light and dark panels alike.
+        ring = size * 0.06
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor("black"))
+        p.drawRoundedRect(rect.adjusted(-ring, -ring, ring, ring), h / 2 + ring, h / 2 + ring)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        p.setBrush(QColor("#d93025"))
+        p.drawRoundedRect(rect, h / 2, h / 2)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(1, round(h * (0.72 if small else 0.66))))
         p.setFont(font)
         p.setPen(QColor("white"))
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
     p.end()
     return pix
+
+
+def badged_icon(unread: int, sizes: tuple[int, ...] = ICON_SIZES) -> QIcon:
+    """The app icon, or with no unread the icon as shipped, or every size with the badge."""
+    if unread <= 0 and not app_icon().isNull():
+        return app_icon()
+    icon = QIcon()
+    for size in sizes:
+        icon.addPixmap(render_icon(unread, size))
+    return icon
 
 
 class Tray(QObject):
@@ -62,10 +86,11 @@ class Tray(QObject):
             self.icon.setContextMenu(menu)
             self.icon.activated.connect(lambda _reason: manager.open_main_window())
             self._menu = menu
-            self.icon.show()
         manager.bridge.conversationsChanged.connect(lambda *_: self.update_unread())
         manager.bridge.messagesAdded.connect(self.on_messages)
-        self.update_unread()
+        self.update_unread()  # sets the icon: a tray icon shown without one is an empty slot
+        if self.icon is not None:
+            self.icon.show()
 
     def update_unread(self) -> None:
         total = self.manager.list_model.total_unread()
@@ -74,11 +99,13 @@ class Tray(QObject):
         self.unread = total
         app = QGuiApplication.instance()
         if isinstance(app, QGuiApplication):
-            app.setBadgeNumber(total)  # dock/taskbar badge where the platform has one
-            app.setWindowIcon(QIcon(render_icon(total)))
+            # The dock/launcher badge where the platform has one (on Linux it is addressed to
+            # desktopFileName(): desktop.identity.apply_identity must have run).
+            app.setBadgeNumber(total)
+            app.setWindowIcon(badged_icon(total))
         if self.icon is not None:
-            self.icon.setIcon(QIcon(render_icon(total)))
-            self.icon.setToolTip(f"Concord — {total} unread" if total else "Concord")
+            self.icon.setIcon(badged_icon(total, TRAY_SIZES))
+            self.icon.setToolTip(f"{APP_NAME} — {total} unread" if total else APP_NAME)
 
     def on_messages(self, conversation_id: str, messages: list) -> None:
         if not self.prefs.get("notifications", True) or self.manager.any_focused():

@@ -1,4 +1,8 @@
-"""``concord-server``: serve, add users, print the version."""
+"""``concord-server``: serve, add users, print the version.
+
+Exit status: 0 done, 1 failed (for instance the user exists), 2 bad arguments, 3 the database
+was written by a newer Concord server (it is left untouched).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ from .app import create_app
 from .auth import hash_password, now_ms
 from .runner import ConcordServer
 from .settings import Settings, default_data_dir
-from .storage import SQLiteStorage, UserExists
+from .storage import SchemaTooNew, SQLiteStorage, UserExists
+
+EXIT_SCHEMA_TOO_NEW = 3
 
 
 def _data_dir(value: str | None) -> Path:
@@ -36,6 +42,11 @@ def _serve(args: argparse.Namespace) -> int:
         retention=args.retention,
         durable=args.fsync,
     )
+    try:  # migrate, or refuse a newer server's database, before anything listens
+        asyncio.run(_open_database(settings.database_path))
+    except SchemaTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA_TOO_NEW
     server = ConcordServer(
         create_app(settings), host=args.host, port=args.port, log_level=args.log_level
     )
@@ -48,6 +59,14 @@ def _serve(args: argparse.Namespace) -> int:
     )
     server.run()
     return 0
+
+
+async def _open_database(path: Path) -> None:
+    storage = SQLiteStorage(path)
+    try:
+        await storage.open()
+    finally:
+        await storage.close()
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -76,9 +95,12 @@ def _add_user(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         storage = SQLiteStorage(_data_dir(args.data_dir) / "concord.db")
-        await storage.open()
         try:
+            await storage.open()
             await storage.add_user(args.name, hash_password(password), now_ms())
+        except SchemaTooNew as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_SCHEMA_TOO_NEW
         except UserExists as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

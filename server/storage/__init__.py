@@ -1,5 +1,6 @@
 """Persistence behind one interface; no SQL outside this package."""
 
+from ._migrations import DB_VERSION, SchemaTooNew
 from .base import (
     Deleted,
     DomainError,
@@ -19,6 +20,7 @@ from .base import (
 from .sqlite import SQLiteStorage
 
 __all__ = [
+    "DB_VERSION",
     "Deleted",
     "DomainError",
     "FeedState",
@@ -27,6 +29,7 @@ __all__ = [
     "KeyReused",
     "NotFound",
     "SQLiteStorage",
+    "SchemaTooNew",
     "Storage",
     "StoredChange",
     "TokenInfo",

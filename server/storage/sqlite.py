@@ -4,6 +4,7 @@ counters), a small pool of reader threads with their own connections."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import sqlite3
@@ -16,78 +17,12 @@ from typing import Any, TypeVar
 from core import protocol as p
 
 from . import _domain
+from ._migrations import DB_VERSION, migrate
 from .base import FeedState, Storage, StoredChange, TokenInfo, UserExists, WriteResult
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    username TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    hash TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    kind TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
-CREATE TABLE IF NOT EXISTS feeds (
-    user_id INTEGER PRIMARY KEY REFERENCES users(id),
-    head INTEGER NOT NULL,
-    min_retained INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (
-    user_id INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    payload BLOB NOT NULL,
-    PRIMARY KEY (user_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    pinned INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    creator_id INTEGER NOT NULL REFERENCES users(id),
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    message_count INTEGER NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    origin TEXT NOT NULL,
-    creator_seq INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS members (
-    conversation_id TEXT NOT NULL,
-    user_id INTEGER NOT NULL,
-    read_seq INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (conversation_id, user_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
-CREATE TABLE IF NOT EXISTS messages (
-    conversation_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    id TEXT NOT NULL UNIQUE,
-    author_id INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    author_seq INTEGER NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS operations (
-    user_id INTEGER NOT NULL,
-    op_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    result BLOB NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, op_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS operations_by_age ON operations(created_at);
-"""
+log = logging.getLogger("concord.server")
 
 
 class SQLiteStorage(Storage):
@@ -157,17 +92,21 @@ class SQLiteStorage(Storage):
         return result
 
     async def open(self) -> None:
+        """Create or migrate the schema (:mod:`._migrations`); raises :class:`SchemaTooNew`
+        for a newer server's database, leaving it untouched."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.epoch = await self._write(self._init_schema)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(self._writer, lambda: migrate(self._conn(), self.path))
+        if 0 < found < DB_VERSION:
+            log.info("database %s migrated from schema %d to %d", self.path, found, DB_VERSION)
+        self.epoch = await self._write(self._init_epoch)
 
-    def _init_schema(self, conn: sqlite3.Connection) -> int:
-        conn.executescript(SCHEMA + "BEGIN IMMEDIATE;")  # executescript commits first
+    def _init_epoch(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()
         if row:
             return int(row[0])
         epoch = secrets.randbelow(2**31 - 2) + 2
         conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (str(epoch),))
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         return epoch
 
     async def close(self) -> None:

@@ -2,7 +2,10 @@
 thread, an ephemeral 127.0.0.1 port, thread-safe synchronous control (when ``cut()`` or
 ``set_mode()`` returns, the proxy thread has applied it). A blackholed connection never forwards
 again (a dead path: the client must time out and reconnect). ``html``/``http_error`` answer new
-connections and the next request that starts on an open keep-alive connection."""
+connections and the next request that starts on an open keep-alive connection. ``drop_answers``
+forwards requests as usual, but when the answer to a chosen one (by default any POST, PUT, PATCH
+or DELETE) starts coming back, throws it away and resets the connection: the server did the
+work, the client never learns it (the mode when the answer arrives is the one that counts)."""
 
 from __future__ import annotations
 
@@ -20,13 +23,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-MODES = ("pass", "refuse", "blackhole", "delay", "html", "http_error")
-FAULT_KINDS = ("cut", "blackhole", "delay", "html", "refuse", "http_error")
+MODES = ("pass", "refuse", "blackhole", "delay", "html", "http_error", "drop_answers")
+FAULT_KINDS = ("cut", "blackhole", "delay", "html", "refuse", "http_error", "drop_answers")
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 _ANSWER_MODES = ("html", "http_error")
 _CHUNK = 65536
 _SO_LINGER, _RST = socket.SO_LINGER, struct.pack("ii", 1, 0)  # linger 0: close() sends RST
 _Fault = tuple[float, str, float, float]  # gap, kind, duration, delay
 _HTML = b"<!doctype html><html><body><h1>Sign in to continue</h1></body></html>"
+
+
+def mutating(request_line: str) -> bool:
+    """``drop_answers``' default choice: a request line ``"METHOD /path"`` that changes
+    something (POST, PUT, PATCH, DELETE)."""
+    return request_line.split(" ", 1)[0] in MUTATING
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Stats:
     bytes_up: int = 0  # client -> upstream, forwarded
     bytes_down: int = 0  # upstream -> client, forwarded
     requests: Counter[str] = field(default_factory=Counter)  # "GET /path" forwarded upstream
+    dropped: Counter[str] = field(default_factory=Counter)  # "POST /path": answer dropped
 
 
 class _RequestLines:
@@ -90,6 +101,7 @@ class _Mode:
     delay_s: float = 0.3
     status: int = 503
     body: bytes | None = None
+    drop_if: Callable[[str], bool] = mutating
 
 
 class _Takeover(Exception):
@@ -104,6 +116,7 @@ class _Conn:
         self.uw: asyncio.StreamWriter | None = None
         self.blackholed = self.failed = False  # sticky: never forward again
         self.parser = _RequestLines()
+        self.awaiting: str | None = None  # the last request forwarded, until its answer starts
 
     def close(self, rst: bool = False) -> None:
         for w in (self.cw, self.uw):
@@ -138,7 +151,8 @@ class FaultProxy:
     @property
     def stats(self) -> Stats:
         with self._lock:
-            return Stats(**{**self._stats.__dict__, "requests": Counter(self._stats.requests)})
+            counters = {"requests": self._stats.requests, "dropped": self._stats.dropped}
+            return Stats(**{**self._stats.__dict__, **{k: Counter(v) for k, v in counters.items()}})
 
     def start(self, timeout: float = 5.0) -> FaultProxy:
         self._thread.start()
@@ -147,12 +161,20 @@ class FaultProxy:
         return self
 
     def set_mode(
-        self, mode: str, *, delay_s: float = 0.3, status: int = 503, body: bytes | None = None
+        self,
+        mode: str,
+        *,
+        delay_s: float = 0.3,
+        status: int = 503,
+        body: bytes | None = None,
+        drop_if: Callable[[str], bool] = mutating,
     ) -> None:
-        """Switch mode; ``delay_s`` is for ``delay``, ``status``/``body`` for ``http_error``."""
+        """Switch mode; ``delay_s`` is for ``delay``, ``status``/``body`` for ``http_error``,
+        ``drop_if`` for ``drop_answers``: which requests (by their line ``"METHOD /path"``,
+        without the query) lose their answer; it runs in the proxy thread."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        self._call(lambda: self._apply_mode(_Mode(mode, delay_s, status, body)))
+        self._call(lambda: self._apply_mode(_Mode(mode, delay_s, status, body, drop_if)))
 
     def cut(self, rst: bool = True) -> int:
         """Close every open connection now (RST unless ``rst=False``); returns how many."""
@@ -167,11 +189,12 @@ class FaultProxy:
         kinds: Sequence[str] = ("cut", "blackhole", "delay", "html", "refuse"),
         dur_s: tuple[float, float] = (0.05, 0.5),
         delay_s: tuple[float, float] = (0.05, 0.3),
+        drop_if: Callable[[str], bool] = mutating,
     ) -> list[tuple[str, float]]:
         """Run ``n`` random faults (drawn now from ``rng``: seeds reproduce) in the proxy thread:
         a gap, then the fault for a duration from ``dur_s`` (``cut`` is instant), then ``pass``.
         Blocks until done or stop(); returns the ``(kind, duration)`` faults applied. From async
-        code, run it with ``asyncio.to_thread``."""
+        code, run it with ``asyncio.to_thread``. ``drop_if`` is as for ``set_mode``."""
         if set(kinds) - set(FAULT_KINDS) or not kinds or not 0 <= min_gap_s <= max_gap_s:
             raise ValueError("bad random_faults arguments")
         plan: list[_Fault] = []
@@ -181,7 +204,7 @@ class FaultProxy:
             plan.append((gap, kind, dur, rng.uniform(*delay_s)))
         assert self._loop is not None, "start() the proxy first"
         done: list[tuple[str, float]] = []
-        fut = asyncio.run_coroutine_threadsafe(self._run_faults(plan, done), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._run_faults(plan, done, drop_if), self._loop)
         with contextlib.suppress(concurrent.futures.CancelledError):
             fut.result(timeout=sum(p[0] + p[2] for p in plan) + 5)
         return done
@@ -258,7 +281,9 @@ class FaultProxy:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return not self._stopping.is_set()
 
-    async def _run_faults(self, plan: list[_Fault], done: list[tuple[str, float]]) -> None:
+    async def _run_faults(
+        self, plan: list[_Fault], done: list[tuple[str, float]], drop_if: Callable[[str], bool]
+    ) -> None:
         """Apply ``plan``, logging to ``done``; stop early with the proxy."""
         for gap, kind, dur, delay in plan:
             if not await self._pause(gap):
@@ -266,7 +291,7 @@ class FaultProxy:
             if kind == "cut":
                 self._cut_all(rst=True)
             else:
-                self._apply_mode(_Mode(kind, delay_s=delay))
+                self._apply_mode(_Mode(kind, delay_s=delay, drop_if=drop_if))
             done.append((kind, dur))
             ok = await self._pause(dur)
             self._apply_mode(_Mode())
@@ -344,6 +369,13 @@ class FaultProxy:
                 t.cancel()
             await asyncio.gather(up, down, return_exceptions=True)
 
+    def _drop_answer(self, conn: _Conn, request_line: str) -> None:
+        """Throw this answer away (and the rest of the connection's bytes) and reset both sides."""
+        conn.blackholed = True
+        conn.close(rst=True)
+        with self._lock:
+            self._stats.dropped[request_line] += 1
+
     async def _pump(self, conn: _Conn, upstream: bool) -> None:
         """Forward one direction: read, queue each chunk with its due time, write in order."""
         reader, writer = (conn.cr, conn.uw) if upstream else (conn.ur, conn.cw)
@@ -386,8 +418,14 @@ class FaultProxy:
                     if mode.name in _ANSWER_MODES and conn.parser.at_start:
                         raise _Takeover(mode)
                     if lines := conn.parser.feed(data):
+                        conn.awaiting = lines[-1]  # HTTP/1.1 answers in order; no pipelining
                         with self._lock:
                             self._stats.requests.update(lines)
+                elif data and conn.awaiting is not None:  # the first bytes of an answer
+                    line, conn.awaiting = conn.awaiting, None
+                    if mode.name == "drop_answers" and mode.drop_if(line):
+                        self._drop_answer(conn, line)
+                        continue
                 due = loop.time() + (mode.delay_s if mode.name == "delay" else 0.0)
                 await queue.put((due, data))
                 if not data:

@@ -24,6 +24,7 @@ from server.runner import ServerThread
 from tests.support.faultproxy import FAULT_KINDS, FaultProxy, _RequestLines
 
 BLOB = bytes(range(256)) * 4096  # 1 MiB
+APPLIED: list[bytes] = []  # the bodies /apply received (the upstream did the work)
 
 
 async def json_ep(request: Request) -> JSONResponse:
@@ -36,6 +37,13 @@ async def changes(request: Request) -> JSONResponse:
 
 async def echo(request: Request) -> Response:
     return Response(await request.body(), media_type="application/octet-stream")
+
+
+async def apply(request: Request) -> JSONResponse:
+    body = await request.body()
+    APPLIED.append(body)
+    await anyio.sleep(float(request.query_params.get("wait", "0")))  # the work takes this long
+    return JSONResponse({"applied": len(APPLIED)})
 
 
 async def blob(request: Request) -> Response:
@@ -70,6 +78,7 @@ APP = Starlette(
         Route("/json", json_ep),
         Route("/api/v1/changes", changes),
         Route("/echo", echo, methods=["POST"]),
+        Route("/apply", apply, methods=["POST"]),
         Route("/blob", blob),
         Route("/chunks", chunks),
         Route("/events", events),
@@ -262,6 +271,48 @@ def test_http_error(proxy: FaultProxy) -> None:
         r = c.post(proxy.url + "/echo", content=b"hello")
         assert r.status_code == 502 and r.json() == {"x": 1}
     assert proxy.stats.requests.total() == 0
+
+
+def test_drop_answers_applies_the_request_and_resets_the_connection(proxy: FaultProxy) -> None:
+    before = len(APPLIED)
+    with client() as c:
+        assert c.get(proxy.url + "/json").status_code == 200  # a keep-alive connection
+        proxy.set_mode("drop_answers")
+        with pytest.raises(httpx.TransportError):  # on that connection: no answer
+            c.post(proxy.url + "/apply", content=b"one")
+        assert c.get(proxy.url + "/json").json()["ok"] is True  # a GET keeps its answer
+        with pytest.raises(httpx.TransportError):  # on a new connection too
+            c.post(proxy.url + "/apply", content=b"two")
+    assert APPLIED[before:] == [b"one", b"two"]  # the upstream got them and did the work
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"POST /apply HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nthree")
+        with pytest.raises(ConnectionResetError):  # a reset, not one byte of the answer
+            s.recv(65536)
+    assert APPLIED[before:] == [b"one", b"two", b"three"]
+    stats = proxy.stats
+    assert stats.dropped == {"POST /apply": 3} and stats.requests["POST /apply"] == 3
+    assert no_leaks(proxy)
+
+
+def test_drop_answers_goes_by_the_mode_when_the_answer_comes(proxy: FaultProxy) -> None:
+    """A request sent in ``pass`` whose answer comes in ``drop_answers`` loses it; ``drop_if``
+    chooses the requests; back in ``pass``, answers flow on a new connection."""
+    before = len(APPLIED)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"POST /apply?wait=0.3 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nslow")
+        assert wait_until(lambda: len(APPLIED) > before)  # the server is at work
+        proxy.set_mode("drop_answers")
+        with pytest.raises(ConnectionResetError):
+            s.recv(65536)
+    proxy.set_mode("drop_answers", drop_if=lambda line: line == "GET /json")
+    with client() as c:
+        assert c.post(proxy.url + "/apply", content=b"kept").json()["applied"] == before + 2
+        with pytest.raises(httpx.TransportError):
+            c.get(proxy.url + "/json")
+        proxy.set_mode("pass")
+        assert c.get(proxy.url + "/json").json()["ok"] is True
+    assert proxy.stats.dropped == {"POST /apply": 1, "GET /json": 1}
+    assert no_leaks(proxy)
 
 
 def test_stats_count_connections_and_request_lines(proxy: FaultProxy) -> None:

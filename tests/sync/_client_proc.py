@@ -5,8 +5,14 @@ that kill -9 a client, or run several processes of one device).
 
 Commands: {"op": "create"|"send"|"rename"|"state"|"status"|"wait_synced"|"stats"|"set_draft"|
 "draft", ...}. Answers: {"ok": true, "result": ...} or {"ok": false, "error": "..."}; status
-changes are printed as {"event": "status", ...} lines, draft changes as {"event":
-"draft_changed", "cid", "text", "t"} with ``t`` on the machine-wide monotonic clock.
+changes are printed as {"event": "status", "state", "role", "t", "unsent"} lines, draft changes
+as {"event": "draft_changed", "cid", "text", "t"}, the client's ``outbox_changed`` as {"event":
+"outbox", "count", "leader", "t"}; ``t`` is on the machine-wide monotonic clock
+(``time.monotonic()``, CLOCK_MONOTONIC: one clock for every process of the host), ``unsent`` the
+shared cache's unsettled outbox entries at that moment (counted as ``outbox_changed`` counts).
+The ``ready`` line carries the same ``state``, ``t`` and ``unsent`` as a start.
+``CONCORD_CLIENT_LOG=INFO`` (or another level) logs the client to stderr, each line stamped with
+that clock and the pid.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import argparse
 import asyncio
 import inspect
 import json
+import logging
+import os
 import sys
 import time
 from typing import Any
@@ -25,6 +33,11 @@ from core.engine import EngineConfig
 FAST = EngineConfig(
     backoff_base_s=0.05, backoff_cap_s=0.5, poll_after_s=0.5, poll_min_s=0.3, poll_max_s=1.0
 )
+
+
+def unsent(client: Client) -> int:
+    """Outbox entries not yet acknowledged and applied (what ``outbox_changed`` counts)."""
+    return sum(e.state in ("queued", "sent") for e in client.store.outbox())
 
 
 def out(obj: dict[str, Any]) -> None:
@@ -139,7 +152,16 @@ async def handle(client: Client, cmd: dict[str, Any]) -> Any:
     raise ValueError(f"unknown op {op}")
 
 
+class _MonotonicFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{time.monotonic():.3f} {os.getpid()} {record.name}: {record.getMessage()}"
+
+
 async def main() -> None:
+    if level := os.environ.get("CONCORD_CLIENT_LOG"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_MonotonicFormatter())
+        logging.basicConfig(level=level.upper(), handlers=[handler])
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--data", required=True)
@@ -161,7 +183,27 @@ async def main() -> None:
         )
     )
     client.on(
-        "status_changed", lambda s: out({"event": "status", "state": s.state, "role": s.role})
+        "status_changed",
+        lambda s: out(
+            {
+                "event": "status",
+                "state": s.state,
+                "role": s.role,
+                "t": time.monotonic(),
+                "unsent": unsent(client),
+            }
+        ),
+    )
+    client.on(
+        "outbox_changed",
+        lambda count: out(
+            {
+                "event": "outbox",
+                "count": count,
+                "leader": client.engine is not None,
+                "t": time.monotonic(),
+            }
+        ),
     )
     client.on(
         "draft_changed",
@@ -169,7 +211,16 @@ async def main() -> None:
             {"event": "draft_changed", "cid": cid, "text": text, "t": time.monotonic()}
         ),
     )
-    out({"event": "ready", "role": client.status.role})
+    status = client.status
+    out(
+        {
+            "event": "ready",
+            "role": status.role,
+            "state": status.state,
+            "t": time.monotonic(),
+            "unsent": unsent(client),
+        }
+    )
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -269,24 +269,26 @@ async def test_a_held_chain_is_asked_again_after_a_restart(live_server, tmp_path
         await b.close()
 
 
-async def test_an_edit_made_while_asked_waits_for_the_answer(live_server, clients) -> None:
+async def test_an_edit_made_while_asked_wins_over_the_held_one(live_server, clients) -> None:
     a = await clients(live_server.url, "alice", "d1")
     conflicts: list = []
     a.on("conflict", conflicts.append)
     cid = await offline_with_a_conversation(live_server, a)
     change_behind_our_back(live_server, cid, 1, "theirs")
     await a.rename_conversation(cid, "mine")
+    await a.set_pinned(cid, True)
     live_server.restart()
     await wait_until(lambda: conflicts, timeout=15, what="a conflict")
     await wait_until(lambda: a.conversation(cid).title == "theirs", what="theirs shown")
-    await a.rename_conversation(cid, "newer")  # typed while the dialog is open
-    assert [(e.state, e.body["title"]) for e in a.store.outbox()] == [
-        ("held", "mine"),
-        ("queued", "newer"),
-    ]
+    await a.rename_conversation(cid, "newer")  # typed while the dialog is open: goes now
+    await a.wait_synced(15)
+    assert await server_title(live_server, cid) == ("newer", 3)
+    held = [(e.state, e.body.get("title"), e.body.get("pinned")) for e in a.store.outbox()]
+    assert held == [("held", None, True)]  # the held chain lost its title to the later edit
     await a.keep_mine(conflicts[0])
     await a.wait_synced(15)
-    assert await server_title(live_server, cid) == ("newer", 4)  # mine, then newer on top
+    view = a.conversation(cid)
+    assert (view.title, view.pinned, view.version) == ("newer", True, 4)  # never "mine"
     assert len(conflicts) == 1
 
 
@@ -324,3 +326,39 @@ def test_own_versions_outlive_the_entries_that_made_them(tmp_path: Path) -> None
         assert store.rebased("c2", 5) == 5
     finally:
         store.close()
+
+
+class HangFirstPost(httpx.AsyncBaseTransport):
+    """The first POST never gets an answer (a black-holed connection); the rest go through."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.hanging = asyncio.Event()
+        self.hung = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "/messages" in request.url.path and not self.hung:
+            self.hung = True
+            self.hanging.set()
+            await asyncio.Event().wait()  # until cancelled
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_send_stuck_on_a_dead_connection_goes_again_when_the_server_is_reached(
+    live_server, clients
+) -> None:
+    from core.outbox import STALE_SEND_S
+
+    hang = HangFirstPost()
+    a = await clients(live_server.url, "alice", "d1", transport=hang, request_timeout_s=60)
+    conv = await a.create_conversation("c")
+    await a.wait_synced(10)
+    await a.send_message(conv.id, "hello")
+    await asyncio.wait_for(hang.hanging.wait(), 10)
+    await asyncio.sleep(STALE_SEND_S + 0.1)  # the send has now waited longer than a live path
+    a.network_changed()  # the server is reached again on a fresh connection
+    await a.wait_synced(3)  # not the request timeout (60 s here)
+    assert [m.body for m in a.messages(conv.id)] == ["hello"]

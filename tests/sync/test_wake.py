@@ -23,8 +23,9 @@ async def test_a_jump_of_the_suspend_counting_clock_is_reported_once() -> None:
         return time.monotonic() + asleep[0]
 
     task = asyncio.create_task(
-        watch_for_sleep(woke.append, tick_s=0.01, min_gap_s=5.0,
-                        clocks=(time.monotonic, boot_clock))
+        watch_for_sleep(
+            woke.append, tick_s=0.01, min_gap_s=5.0, clocks=(time.monotonic, boot_clock)
+        )
     )
     try:
         await wait_until(lambda: ticks[0] >= 20, what="ticks")
@@ -58,8 +59,9 @@ async def test_reconnect_now_replaces_a_dead_stream_at_once(tmp_path, clients) -
     add_users(data)
     server = LiveServer(data, heartbeat_s=5.0)
     proxy = FaultProxy(upstream=("127.0.0.1", server.thread.port)).start()
-    slow_wake = EngineConfig(backoff_base_s=0.05, backoff_cap_s=1.0, poll_after_s=30.0,
-                             wake_tick_s=60.0)  # only the explicit call below reconnects
+    slow_wake = EngineConfig(
+        backoff_base_s=0.05, backoff_cap_s=1.0, poll_after_s=30.0, wake_tick_s=60.0
+    )  # only the explicit call below reconnects
     try:
         alice = await clients(proxy.url, "alice", "laptop", engine=slow_wake, heartbeat_s=5.0)
         bob = await clients(server.url, "bob", "phone", heartbeat_s=5.0)
@@ -75,7 +77,8 @@ async def test_reconnect_now_replaces_a_dead_stream_at_once(tmp_path, clients) -
         t0 = time.monotonic()
         alice.network_changed()  # what a wake or a network change does
         await wait_until(
-            lambda: [m.id for m in alice.messages(conv.id)] == [sent.id], timeout=10,
+            lambda: [m.id for m in alice.messages(conv.id)] == [sent.id],
+            timeout=10,
             what="the missed message",
         )
         await wait_until(lambda: alice.status.state == "live", what="live again")

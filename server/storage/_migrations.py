@@ -1,0 +1,170 @@
+"""The server database's schema, as ordered migration steps.
+
+Scheme: the version is SQLite's ``PRAGMA user_version``, mirrored in ``meta.schema_version``
+(which 0.1.0 already wrote as ``'1'`` without setting ``user_version``); a database's version is
+the larger of the two. ``STEPS[n - 1]`` takes a database from version ``n - 1`` to ``n``; a fresh
+file runs every step. Each step runs in one ``BEGIN IMMEDIATE`` transaction together with both
+version bumps, re-reading the version inside it, so a crash leaves the database at a whole
+version. Released steps are never edited; a release that changes the schema appends a step (a SQL
+script, or a function for data rewrites).
+
+* 1: the schema of Concord 0.1.0, exactly (``IF NOT EXISTS``: a no-op on 0.1.0's databases).
+* 2: ``operations`` (idempotency keys) and its index (``IF NOT EXISTS``: pre-release builds
+  already made them).
+
+A database of a version above :data:`DB_VERSION` was written by a newer server: opening it
+raises :class:`SchemaTooNew` and changes nothing (the database is the truth; nothing is reset).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+Step = str | Callable[[sqlite3.Connection], None]
+
+STEPS: tuple[Step, ...] = (
+    # 1 — Concord 0.1.0
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    kind TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
+CREATE TABLE IF NOT EXISTS feeds (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id),
+    head INTEGER NOT NULL,
+    min_retained INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+    user_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    pinned INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    creator_id INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    message_count INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL,
+    creator_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    conversation_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    read_seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (conversation_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    author_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    author_seq INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+""",
+    # 2 — idempotency keys of PATCH and DELETE
+    """
+CREATE TABLE IF NOT EXISTS operations (
+    user_id INTEGER NOT NULL,
+    op_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    result BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, op_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS operations_by_age ON operations(created_at);
+""",
+)
+
+DB_VERSION = len(STEPS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Concord server than this one."""
+
+    def __init__(self, path: Path, found: int, known: int) -> None:
+        self.path, self.found, self.known = path, found, known
+        super().__init__(
+            f"the database {path} was written by a newer Concord server (schema {found}; this "
+            f"server knows {known}): run that version or a later one, or restore a backup made "
+            "before the upgrade"
+        )
+
+
+def _statements(script: str) -> Iterator[str]:
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement: {buf.strip()[:80]!r}")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The larger of ``user_version`` and ``meta.schema_version`` (0 for an empty file)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+    ).fetchone()
+    if has_meta:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and str(row[0]).isdigit():
+            version = max(version, int(row[0]))
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the database (an autocommit connection) to :data:`DB_VERSION`; returns the version
+    it had. Raises :class:`SchemaTooNew`, changing nothing, when it is newer."""
+    start = found = schema_version(conn)
+    if found > DB_VERSION:
+        raise SchemaTooNew(path, found, DB_VERSION)
+    for target, step in enumerate(STEPS, start=1):
+        if found >= target:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = schema_version(conn)  # another process may have got here first
+            if found > DB_VERSION:
+                raise SchemaTooNew(path, found, DB_VERSION)
+            if found < target:
+                if callable(step):
+                    step(conn)
+                else:
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={target}")
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(target),)
+                )
+                found = target
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return start
