@@ -29,10 +29,13 @@ log = logging.getLogger("concord.outbox")
 T = TypeVar("T")
 
 PATCH_FIELDS = ("title", "pinned", "members")
-# A send still waiting this long when the server is reached again on a fresh connection is taken
-# to sit on a dead one (a black-holed path gives no error until the request timeout): it is
-# abandoned and sent again at once (safe: every request carries its idempotency key).
-STALE_SEND_S = 1.0
+# A send still waiting this long while the server is shown reachable on another connection (the
+# stream is live, or it was just reached again) is taken to sit on a dead one: a black-holed path
+# gives no error until the request timeout. It is abandoned and sent again at once (safe: every
+# request carries its idempotency key). The wait is at least STALE_SEND_S and four times what
+# requests take of late, and doubles with each abandonment in a row, so a slow link or a busy
+# server still gets its answers through.
+STALE_SEND_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,8 @@ class OutboxSender:
         self._not_before = 0.0  # monotonic time before which the server asked us not to retry
         self._sending_since: float | None = None
         self._abandon = asyncio.Event()
+        self._abandoned = 0  # abandonments in a row
+        self._typical_s = 0.05  # moving average of how long a request takes
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="concord-outbox")
@@ -118,17 +123,28 @@ class OutboxSender:
         self._attempt = 0
         self._wake.set()
         since = self._sending_since
-        if since is not None and time.monotonic() - since > STALE_SEND_S:
+        if since is not None and time.monotonic() - since > self._stale_after():
             self._abandon.set()
 
+    def _stale_after(self) -> float:
+        return min(max(STALE_SEND_S, 4 * self._typical_s) * 2**self._abandoned, 60.0)
+
     async def _request(self, call: Awaitable[T]) -> T:
-        """One request that :meth:`reachable` may abandon (raised as a NetworkError)."""
+        """One request that is abandoned (raised as a NetworkError) when it outlives a live path
+        to the server: :meth:`reachable` says so, or the stream is live all along."""
         request = asyncio.ensure_future(call)
         self._abandon.clear()
         abandon = asyncio.ensure_future(self._abandon.wait())
-        self._sending_since = time.monotonic()
+        self._sending_since = started = time.monotonic()
         try:
-            await asyncio.wait({request, abandon}, return_when=asyncio.FIRST_COMPLETED)
+            for _ in range(10_000):  # bounded: each round waits at least STALE_SEND_S
+                done, _ = await asyncio.wait(
+                    {request, abandon},
+                    timeout=self._stale_after(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if done or self.engine.live:
+                    break
         finally:
             self._sending_since = None
             abandon.cancel()
@@ -136,7 +152,12 @@ class OutboxSender:
                 request.cancel()
             await asyncio.gather(request, abandon, return_exceptions=True)
         if request.cancelled():
+            self._abandoned += 1
             raise NetworkError("a request stuck on a dead connection was abandoned")
+        self._abandoned = 0
+        if request.exception() is None:
+            elapsed = time.monotonic() - started
+            self._typical_s = 0.8 * self._typical_s + 0.2 * elapsed
         return request.result()
 
     async def _run(self) -> None:

@@ -57,6 +57,19 @@ def change_behind_our_back(server: Any, cid: str, base: int, title: str) -> None
         pool.submit(asyncio.run, run()).result()
 
 
+def restartable(server: Any, tmp_path: Path) -> ClientConfig:
+    """alice's client on one cache, for tests that close it and open it again."""
+    return ClientConfig(
+        server_url=server.url,
+        data_dir=tmp_path / "alice-d1",
+        username="alice",
+        password=PASSWORD,
+        runtime_dir=tmp_path / "run",
+        engine=FAST,
+        heartbeat_s=1.0,
+    )
+
+
 async def server_title(server: Any, cid: str) -> tuple[str, int]:
     snap = await server.snapshot("alice")
     (conv,) = [c for c in snap["conversations"] if c["id"] == cid]
@@ -105,16 +118,8 @@ async def test_a_lost_answer_does_not_make_the_next_patch_conflict(live_server, 
 
 
 async def test_a_chain_survives_a_lost_answer_and_a_restart(live_server, tmp_path: Path) -> None:
-    config = ClientConfig(
-        server_url=live_server.url,
-        data_dir=tmp_path / "alice-d1",
-        username="alice",
-        password=PASSWORD,
-        runtime_dir=tmp_path / "run",
-        engine=FAST,
-        heartbeat_s=1.0,
-        transport=LoseAnswers("PATCH", n=100),  # every answer lost: nothing is acked
-    )
+    config = restartable(live_server, tmp_path)
+    config.transport = LoseAnswers("PATCH", n=100)  # every answer lost: nothing is acked
     a = await Client.open(config)
     try:
         conv = await a.create_conversation("zero")
@@ -235,15 +240,7 @@ async def _is_leader(proc: ClientProc) -> bool:
 
 
 async def test_a_held_chain_is_asked_again_after_a_restart(live_server, tmp_path: Path) -> None:
-    config = ClientConfig(
-        server_url=live_server.url,
-        data_dir=tmp_path / "alice-d1",
-        username="alice",
-        password=PASSWORD,
-        runtime_dir=tmp_path / "run",
-        engine=FAST,
-        heartbeat_s=1.0,
-    )
+    config = restartable(live_server, tmp_path)
     a = await Client.open(config)
     try:
         conflicts: list = []
@@ -362,3 +359,34 @@ async def test_a_send_stuck_on_a_dead_connection_goes_again_when_the_server_is_r
     a.network_changed()  # the server is reached again on a fresh connection
     await a.wait_synced(3)  # not the request timeout (60 s here)
     assert [m.body for m in a.messages(conv.id)] == ["hello"]
+
+
+class SlowPosts(httpx.AsyncBaseTransport):
+    """Every message send takes ``delay_s`` on a live server (a slow link, a busy server)."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.inner, self.delay_s, self.posts = httpx.AsyncHTTPTransport(), delay_s, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "/messages" in request.url.path:
+            self.posts += 1
+            await asyncio.sleep(self.delay_s)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_slow_server_still_gets_every_send_through(live_server, clients) -> None:
+    from core.outbox import STALE_SEND_S
+
+    slow = SlowPosts(STALE_SEND_S * 1.6)  # slower than the first patience, live all along
+    a = await clients(live_server.url, "alice", "d1", transport=slow)
+    conv = await a.create_conversation("c")
+    await a.wait_synced(10)
+    await wait_until(lambda: a.status.state == "live", what="live")
+    for i in range(4):
+        await a.send_message(conv.id, f"m{i}")
+    await a.wait_synced(30)
+    assert [m.body for m in a.messages(conv.id)] == ["m0", "m1", "m2", "m3"]
+    assert slow.posts <= 4 + 3  # patience grows: at most a few abandoned tries, then it adapts
