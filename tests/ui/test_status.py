@@ -156,7 +156,8 @@ async def test_indicator_follows_a_real_client_through_a_server_restart(
             what="offline, naming the host",
         )
         assert "Last error:" in ind.toolTip()
-        assert not any(t.startswith("Polling every") for t in seen)  # no poll got through
+        offline_from = next(i for i, t in enumerate(seen) if t.startswith("Offline"))
+        assert not any(t.startswith("Polling every") for t in seen[offline_from:])
         live_server.restart()
         await wait_until(lambda: ind.text() == "Live", timeout=15, what="Live again")
         assert "Last event" in ind.toolTip()
