@@ -64,6 +64,7 @@ class Client(DraftsMixin):
         self._views: dict[str, ConversationView] = {}
         self._changed = asyncio.Event()
         self._unasked: list[Conflict] = []
+        self._moving = asyncio.Lock()  # one move to a new server URL at a time
         self.status = SyncStatus(role="leader", cursor=store.cursor_id())
         self.api: ServerApi | None = None
         self.engine: SyncEngine | None = None
@@ -391,7 +392,8 @@ class Client(DraftsMixin):
 
     async def resolve_conflict(self, conflict: Conflict, keep_mine: bool) -> None:
         """The user's answer for a chain held by a conflict: "keep mine" sends the whole chain
-        again on top of the server's current version; "reload" drops it (theirs stays)."""
+        again on top of the version the user was shown (a change made since is asked about
+        again); "reload" drops it (theirs stays)."""
         ids = list(conflict.entry_ids) or [e.id for e in self.store.held(conflict.conversation_id)]
         if keep_mine and conflict.theirs is not None:
             # On top of what the user saw: a change made since is asked about again, not lost.
@@ -402,7 +404,7 @@ class Client(DraftsMixin):
         self._outbox_changed()
 
     async def keep_mine(self, conflict: Conflict) -> None:
-        """Re-apply our losing chain on top of the server's current version."""
+        """Re-apply our losing chain on top of the version the conflict showed."""
         await self.resolve_conflict(conflict, keep_mine=True)
 
     async def reload(self, conflict: Conflict) -> None:
@@ -452,8 +454,6 @@ class Client(DraftsMixin):
         if self.engine is not None:
             self.engine.reconnect_now()
 
-    _moving: asyncio.Lock | None = None
-
     def set_server_url(self, url: str) -> None:
         """The server is served anew at ``url`` (the embedded server was restarted, maybe on
         another port). Every process keeps it for when it leads; the leader starts its sync
@@ -462,11 +462,9 @@ class Client(DraftsMixin):
         key does not change (``profile`` names it, as for any server whose URL is not stable)."""
         self.config.server_url = url
         if self.engine is not None and self.relay is not None:
-            self.relay._spawn(self._lead_again())
+            self.relay.spawn(self._lead_again())
 
     async def _lead_again(self) -> None:
-        if self._moving is None:
-            self._moving = asyncio.Lock()
         async with self._moving:
             await self._stop_leading()
             if self.relay is not None and self.relay.leading:

@@ -120,6 +120,9 @@ class SyncEngine(TokenMixin):
         self._unreachable = False
         self._last_error = None
         self._wake_stream.set()  # a poll got through: the stream need not wait out its backoff
+        self._tell_reachable()
+
+    def _tell_reachable(self) -> None:
         for callback in list(self.on_reachable):
             callback()
 
@@ -202,12 +205,14 @@ class SyncEngine(TokenMixin):
                 continue
             except ApiError as exc:
                 self._unreachable, self._last_error = False, str(exc)  # the server answered
-                if exc.status == 401:
-                    if refreshed and not self.credentials.mints:  # refused right after a refresh
+                if exc.status == 401 and refreshed:  # refused right after a refresh
+                    refreshed = False
+                    if not self.credentials.mints:  # the user signs in
                         self._went_down()
                         self.signed_out()
-                        refreshed = False
                         continue
+                    # A minted token: the local server is not ready; back off, then refresh.
+                elif exc.status == 401:
                     refreshed = True
                     try:
                         await self.refresh_access()
@@ -356,8 +361,7 @@ class SyncEngine(TokenMixin):
         self._poll_interval = self.config.poll_min_s
         self._wake_poll.set()
         self._wake_stream.set()
-        for callback in list(self.on_reachable):
-            callback()
+        self._tell_reachable()
 
     def reconnect_now(self) -> None:
         """Drop the stream, which may be a dead socket that would only time out after three

@@ -84,7 +84,8 @@ class Relay:
             task.cancel()
         await self.bus.close()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` as a task that :meth:`close` cancels."""
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -100,9 +101,9 @@ class Relay:
     def _on_leader_changed(self, epoch: int, leader_id: Any) -> None:
         self.client._resync()
         if self.bus.is_leader:
-            self._spawn(self.client._start_leading())
+            self.spawn(self.client._start_leading())
         elif self.client.engine is not None:
-            self._spawn(self.client._stop_leading())
+            self.spawn(self.client._stop_leading())
 
     def any_visible(self) -> bool:
         members = {str(m) for m in self.bus.members()}
@@ -205,7 +206,7 @@ class Relay:
 
             client._emit_error(ErrorInfo(msg["kind"], msg["message"], msg.get("cid")))
         elif kind == "older" and self.leading:
-            self._spawn(self._load_for_follower(msg["cid"]))
+            self.spawn(self._load_for_follower(msg["cid"]))
         elif kind == "older_loaded":
             waiter = self._older_waiters.get(msg["cid"])
             if waiter is not None:
