@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="open a new window in the running process (the default for a 2nd launch)",
     )
     ap.add_argument("--self-test", action="store_true", help="check the installation and exit")
+    ap.add_argument(
+        "--report",
+        metavar="FILE",
+        help="with --self-test: also write the report to FILE (a windowed build has no console)",
+    )
     ap.add_argument("--version", action="version", version=f"concord {__version__}")
     ap.add_argument(
         "--data-dir", default=os.environ.get("CONCORD_DATA_DIR"), help=argparse.SUPPRESS
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test:
         from .selftest import run_self_test
 
-        return run_self_test()
+        return run_self_test(args.report)
     from PySide6.QtWidgets import QApplication
 
     from .identity import apply_identity

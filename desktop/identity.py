@@ -18,6 +18,7 @@ Only the constants are needed to import this module; Qt is imported when an icon
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,7 @@ def apply_identity(app: Any) -> None:
     app.setApplicationVersion(VERSION)
     QGuiApplication.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
+    if sys.platform == "win32":  # the taskbar groups windows and pins shortcuts by this id
+        import ctypes
+
+        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -39,18 +40,33 @@ async def check_keyring() -> str:
 
     from core.credentials import _backend_problem
 
-    name = type(keyring.get_keyring()).__name__
+    backend = type(keyring.get_keyring())
+    name = f"{backend.__module__}.{backend.__name__}"  # every backend's class is "Keyring"
     problem = await asyncio.to_thread(_backend_problem)
     if problem:
         return f"no secure backend ({name}): sign-in is kept for the session only"
     return f"secure backend {name}"
 
 
+def _bus_dir(tmp: Path) -> Path:
+    """A folder of its own for the test bus (its socket's path must stay under ~100 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="bus-", dir=tmp))
+
+
+def _write_report(path: str, report: str) -> None:
+    Path(path).write_text(report, encoding="utf-8")
+
+
 async def check_bus(tmp: Path) -> str:
     from core.bus import BroadcastChannel, LocalBus
 
-    a = await LocalBus.open(scope="selftest", runtime_dir=tmp / "run")
-    b = await LocalBus.open(scope="selftest", runtime_dir=tmp / "run")
+    run = _bus_dir(tmp)
+    a = await LocalBus.open(scope="selftest", runtime_dir=run)
+    b = await LocalBus.open(scope="selftest", runtime_dir=run)
+    if not (a.cross_process and b.cross_process):
+        await b.close()
+        await a.close()
+        raise AssertionError(f"no local bus in {run} (path too long?): windows cannot talk")
     got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     ca, cb = BroadcastChannel("t", bus=a), BroadcastChannel("t", bus=b)
     cb.on_message = lambda ev: got.done() or got.set_result(ev.data)
@@ -58,11 +74,11 @@ async def check_bus(tmp: Path) -> str:
     data = await asyncio.wait_for(got, 5)
     ca.close()
     cb.close()
-    cross = b.cross_process
     await b.close()
     await a.close()
+    shutil.rmtree(run, ignore_errors=True)
     assert data == {"ping": 1}
-    return "cross-process hub" if cross else "in-process only (runtime dir unusable)"
+    return "cross-process hub"
 
 
 async def check_identity() -> str:
@@ -132,7 +148,8 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
         bridge.close()
         assert image.width() > 100 and len(colors) > 3, "the window painted nothing"
         assert tray_ok, "the tray icon has no image"
-        painted = f"main window painted {image.width()}x{image.height()}"
+        platform = QApplication.platformName()
+        painted = f"main window painted {image.width()}x{image.height()} on {platform}"
         return server, painted + (", tray icon set" if tray.icon is not None else "")
     finally:
         if client is not None:
@@ -140,7 +157,7 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
         await asyncio.to_thread(embedded.stop)
 
 
-async def _run_all() -> int:
+async def _run_all(report_path: str | None = None) -> int:
     results: list[tuple[str, bool, str]] = []
     with tempfile.TemporaryDirectory(prefix="concord-selftest-") as d:
         tmp = Path(d)
@@ -171,15 +188,23 @@ async def _run_all() -> int:
             results.append(("window renders", True, pair[1]))
         elif not any(r[0] == "window renders" for r in results):
             results.append(("window renders", False, "not reached"))
-    print("Concord self-test")
-    for name, ok, detail in results:
-        print(f"  [{'PASS' if ok else 'FAIL'}] {name}: {detail}")
     failed = [r for r in results if not r[1]]
-    print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
+    lines = [
+        "Concord self-test",
+        *(f"  [{'PASS' if ok else 'FAIL'}] {name}: {detail}" for name, ok, detail in results),
+        "all checks passed" if not failed else f"{len(failed)} check(s) failed",
+    ]
+    report = "\n".join(lines) + "\n"
+    if sys.stdout is not None:  # None in a windowed Windows build
+        sys.stdout.write(report)
+        sys.stdout.flush()
+    if report_path:
+        _write_report(report_path, report)
     return 0 if not failed else 1
 
 
-def run_self_test() -> int:
+def run_self_test(report_path: str | None = None) -> int:
+    """Run every check; print the report (and write it to ``report_path``); 0 if all passed."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
@@ -189,4 +214,4 @@ def run_self_test() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_identity(app)
     app.setQuitOnLastWindowClosed(False)
-    return run_qt(_run_all)
+    return run_qt(lambda: _run_all(report_path))

@@ -5,6 +5,7 @@
     python3 packaging/dev.py serve  # the sync server alone on 127.0.0.1:8765
     python3 packaging/dev.py test   # lint, layer contracts, the whole test suite
     python3 packaging/dev.py bench  # the benchmarks under tests/bench/
+    python3 packaging/dev.py package  # dist/: the frozen bundle, the .deb and the .tar.xz
 
 Extra arguments go to the tool: ``dev.py test -k bus -x``, ``dev.py run --demo``,
 ``dev.py serve --port 9000``.
@@ -51,7 +52,7 @@ def ensure_venv() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "serve", "test", "bench", "setup"}:
+    if not argv or argv[0] not in {"run", "serve", "test", "bench", "package", "setup"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -63,6 +64,9 @@ def main(argv: list[str]) -> int:
         os.execve(BIN / "concord", [str(BIN / "concord"), *rest], env)
     if command == "serve":
         os.execve(BIN / "concord-server", [str(BIN / "concord-server"), "serve", *rest], env)
+    if command == "package":  # Linux; Windows and macOS: .github/workflows/release.yml
+        script = ROOT / "packaging" / "package.py"
+        return subprocess.run([str(BIN / "python"), str(script), *rest], cwd=ROOT).returncode
     if command == "bench":
         for script in sorted((ROOT / "tests" / "bench").glob("*.py")):
             if not script.name.startswith("_"):

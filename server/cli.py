@@ -15,22 +15,27 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .app import create_app
-from .auth import hash_password, now_ms
-from .runner import ConcordServer
-from .settings import Settings, default_data_dir
-from .storage import SchemaTooNew, SQLiteStorage, UserExists
+
+# The server's modules are imported by the commands that use them, so that ``--version`` and
+# ``--help`` answer at once (a budget the installers' smoke test checks).
 
 EXIT_SCHEMA_TOO_NEW = 3
 
 
 def _data_dir(value: str | None) -> Path:
+    from .settings import default_data_dir
+
     path = Path(value).expanduser() if value else default_data_dir()
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+    from .runner import ConcordServer
+    from .settings import Settings
+    from .storage import SchemaTooNew
+
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -62,6 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _open_database(path: Path) -> None:
+    from .storage import SQLiteStorage
+
     storage = SQLiteStorage(path)
     try:
         await storage.open()
@@ -84,6 +91,9 @@ def _add_user(args: argparse.Namespace) -> int:
     import re
 
     from core import protocol as p
+
+    from .auth import hash_password, now_ms
+    from .storage import SchemaTooNew, SQLiteStorage, UserExists
 
     if not re.fullmatch(p.USERNAME_PATTERN.strip("^$"), args.name):
         print("error: a username is 1-64 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)

@@ -1,0 +1,81 @@
+"""The .deb's layout, control file and ``Depends`` (``packaging/debian.py``), built with the real
+``dpkg-shlibdeps`` and ``dpkg-deb`` from a small bundle of real ELF files."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "packaging"))
+spec = importlib.util.spec_from_file_location("debian", ROOT / "packaging" / "debian.py")
+assert spec is not None and spec.loader is not None
+debian = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(debian)
+
+APP_ID = "io.github.concordchat.Concord"
+
+
+def _fake_bundle(tmp: Path) -> Path:
+    import _ssl
+
+    bundle = tmp / "concord"
+    internal = bundle / "_internal"
+    internal.mkdir(parents=True)
+    shutil.copy("/usr/bin/true", bundle / "concord")  # an ELF executable (libc only)
+    shutil.copy("/usr/bin/true", bundle / "concord-server")
+    shutil.copy(_ssl.__file__, internal / "_ssl.so")  # needs libssl.so.3 from the system
+    (internal / "libssl.so.3").write_bytes(b"\x7fELF host copy")  # a host library: not shipped
+    (internal / "data.txt").write_text("x")
+    return bundle
+
+
+def test_deb_layout_control_and_depends(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    debian.stage(_fake_bundle(tmp_path), ["libssl.so.3"], root, APP_ID)
+    (root / "DEBIAN").mkdir()
+    debian.write_changelog(root, "9.8.7")
+    debian.normalise_modes(root)
+    depends = debian.shlib_depends(root, tmp_path / "work")
+    size = debian.write_control(root, "9.8.7", depends, "A summary")
+    out = tmp_path / "concord.deb"
+    debian.build(root, out)
+
+    names = {d.split(" ", 1)[0] for d in depends}
+    assert {"libc6", "libssl3"} <= names  # computed from the ELF files
+    assert set(debian.QT_XCB_NEEDS) <= names  # what Qt's xcb platform needs, always
+
+    field = lambda name: subprocess.run(  # noqa: E731
+        ["dpkg-deb", "-f", str(out), name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert field("Package") == "concord"
+    assert field("Version") == "9.8.7"
+    assert field("Architecture") == "amd64"
+    assert int(field("Installed-Size")) == (size + 1023) // 1024
+    assert "gnome-keyring" in field("Recommends")
+    assert "fonts-noto-color-emoji" in field("Recommends")
+
+    listing = subprocess.run(
+        ["dpkg-deb", "-c", str(out)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    paths = {line.split()[5].removeprefix("."): line for line in listing}
+    assert all(line.split()[1] == "root/root" for line in listing)  # --root-owner-group
+    assert "/usr/lib/concord/_internal/libssl.so.3" not in paths  # taken from the system
+    assert "/usr/lib/concord/_internal/_ssl.so" in paths
+    assert paths["/usr/lib/concord/concord"].startswith("-rwxr-xr-x")
+    assert paths["/usr/lib/concord/_internal/data.txt"].startswith("-rw-r--r--")
+    assert paths["/usr/bin/concord"].endswith("-> ../lib/concord/concord")
+    assert paths["/usr/bin/concord-server"].endswith("-> ../lib/concord/concord-server")
+    for path in (
+        f"/usr/share/applications/{APP_ID}.desktop",
+        f"/usr/share/metainfo/{APP_ID}.metainfo.xml",
+        f"/usr/share/icons/hicolor/scalable/apps/{APP_ID}.svg",
+        f"/usr/share/icons/hicolor/256x256/apps/{APP_ID}.png",
+        f"/usr/share/icons/hicolor/16x16/apps/{APP_ID}.png",
+        "/usr/share/doc/concord/copyright",
+        "/usr/share/doc/concord/changelog.gz",
+    ):
+        assert path in paths, path
