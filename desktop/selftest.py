@@ -48,35 +48,38 @@ async def check_keyring() -> str:
     return f"secure backend {name}"
 
 
-def _bus_dir(tmp: Path) -> Path:
-    """A folder of its own for the test bus (its socket's path must stay under ~100 bytes)."""
-    return Path(tempfile.mkdtemp(prefix="bus-", dir=tmp))
+def _bus_dir() -> Path:
+    """A folder of its own for the test bus, straight in the temp dir: the socket's path must
+    stay under 100 bytes."""
+    return Path(tempfile.mkdtemp(prefix="cb-"))
 
 
 def _write_report(path: str, report: str) -> None:
     Path(path).write_text(report, encoding="utf-8")
 
 
-async def check_bus(tmp: Path) -> str:
+async def check_bus() -> str:
     from core.bus import BroadcastChannel, LocalBus
 
-    run = _bus_dir(tmp)
-    a = await LocalBus.open(scope="selftest", runtime_dir=run)
-    b = await LocalBus.open(scope="selftest", runtime_dir=run)
-    if not (a.cross_process and b.cross_process):
-        await b.close()
-        await a.close()
-        raise AssertionError(f"no local bus in {run} (path too long?): windows cannot talk")
-    got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    ca, cb = BroadcastChannel("t", bus=a), BroadcastChannel("t", bus=b)
-    cb.on_message = lambda ev: got.done() or got.set_result(ev.data)
-    ca.post_message({"ping": 1})
-    data = await asyncio.wait_for(got, 5)
-    ca.close()
-    cb.close()
-    await b.close()
-    await a.close()
-    shutil.rmtree(run, ignore_errors=True)
+    run = _bus_dir()
+    try:
+        a = await LocalBus.open(scope="selftest", runtime_dir=run)
+        b = await LocalBus.open(scope="selftest", runtime_dir=run)
+        try:
+            if not (a.cross_process and b.cross_process):
+                raise AssertionError(f"no local bus in {run}: windows cannot talk to each other")
+            got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            ca, cb = BroadcastChannel("t", bus=a), BroadcastChannel("t", bus=b)
+            cb.on_message = lambda ev: got.done() or got.set_result(ev.data)
+            ca.post_message({"ping": 1})
+            data = await asyncio.wait_for(got, 5)
+            ca.close()
+            cb.close()
+        finally:
+            await b.close()
+            await a.close()
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
     assert data == {"ping": 1}
     return "cross-process hub"
 
@@ -159,7 +162,7 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
 
 async def _run_all(report_path: str | None = None) -> int:
     results: list[tuple[str, bool, str]] = []
-    with tempfile.TemporaryDirectory(prefix="concord-selftest-") as d:
+    with tempfile.TemporaryDirectory(prefix="concord-st-") as d:
         tmp = Path(d)
 
         async def run(name: str, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -179,7 +182,7 @@ async def _run_all(report_path: str | None = None) -> int:
             value = await run(name, fn)
             if value is not None:
                 results.append((name, True, value))
-        value = await run("local bus", lambda: check_bus(tmp))
+        value = await run("local bus", check_bus)
         if value is not None:
             results.append(("local bus", True, value))
         pair = await run("embedded server", lambda: check_server_and_window(tmp))

@@ -79,7 +79,7 @@ _TRANSLATIONS_RE = re.compile(r"PySide6[/\\]Qt[/\\]translations[/\\]")
 
 def plugin_kept(dest: str) -> bool:
     match = _PLUGIN_RE.search(dest)
-    if match is None:
+    if match is None or not LINUX:  # the lists name Linux plugins; macOS/Windows keep them all
         return True
     folder, name = match.groups()
     if folder not in _QT_PLUGINS:

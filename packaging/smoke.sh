@@ -20,7 +20,10 @@
 #   self-test-keyring     the same on a private D-Bus session with gnome-keyring's Secret
 #                         Service (an unlocked login keyring made in the private HOME): it must
 #                         also report `[PASS] keyring: secure backend ...`
-#   self-test-xvfb        the same under `xvfb-run -a` with QT_QPA_PLATFORM=xcb
+#   self-test-xvfb        the same under `xvfb-run -a` with QT_QPA_PLATFORM=xcb (the window
+#                         must have painted on xcb)
+#   self-test-wayland     the same on weston's headless Wayland compositor with
+#                         QT_QPA_PLATFORM=wayland (the window must have painted on wayland)
 #   server                `concord-server serve` on a free 127.0.0.1 port answers
 #                         GET /api/v1/health with 200 (status ok, same version) within 15 s,
 #                         then stops by itself within 10 s of SIGTERM, with exit status 0
@@ -43,7 +46,8 @@
 #
 # Needs (Debian 12): bash >= 5, coreutils, findutils, libc-bin (ldconfig); dbus-daemon + dbus-bin
 # (dbus-run-session, dbus-send) and gnome-keyring for self-test-keyring; xvfb + xauth for
-# self-test-xvfb. A missing tool fails its step, saying which package to install.
+# self-test-xvfb; weston for self-test-wayland. A missing tool fails its step, saying which
+# package to install.
 
 set -u
 set -o pipefail
@@ -218,7 +222,41 @@ step_xvfb() {
     run "$o/st.out" "$o/st.err" xvfb-run -a -e "$o/xvfb.err" -s "-screen 0 1280x1024x24 -nolisten tcp" \
         env QT_QPA_PLATFORM=xcb "$APP" --self-test
     check_selftest "$o/st.out" "$o/st.err" "$RC"
+    check_platform "$o/st.out" xcb
     attach "Xvfb errors" "$o/xvfb.err"
+    end_step
+}
+
+# --- 4b. self-test on Wayland (weston's headless backend) -----------------------------------------
+
+# Run by `run` in its own bash: $1 the app, $2 the output folder. Exit 97: weston did not start.
+# shellcheck disable=SC2016 # expanded by that bash
+WAYLAND_SESSION='
+weston --backend=headless-backend.so --socket=concord-smoke --idle-time=0 >"$2/weston.log" 2>&1 &
+w=$!
+for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/concord-smoke" ] && break; sleep 0.1; done
+if [ ! -S "$XDG_RUNTIME_DIR/concord-smoke" ]; then kill "$w" 2>/dev/null; exit 97; fi
+WAYLAND_DISPLAY=concord-smoke QT_QPA_PLATFORM=wayland "$1" --self-test >"$2/st.out" 2>"$2/st.err"
+rc=$?
+kill "$w" 2>/dev/null
+wait "$w"
+exit "$rc"'
+
+step_wayland() {
+    begin_step self-test-wayland
+    fresh_env wayland || problem "could not make the private directories"
+    local o=$ENV_DIR/out
+    require_tools weston:weston || return
+    : >"$o/st.out"
+    : >"$o/st.err"
+    run "$o/session.out" "$o/session.err" "$BASH" -c "$WAYLAND_SESSION" wayland-session "$APP" "$o"
+    if ((RC == 97)); then
+        problem "weston (headless) did not open its socket within 10 s"
+    else
+        check_selftest "$o/st.out" "$o/st.err" "$RC"
+        check_platform "$o/st.out" wayland
+    fi
+    attach "weston log" "$o/weston.log"
     end_step
 }
 
@@ -425,6 +463,7 @@ step_version
 step_selftest
 step_keyring
 step_xvfb
+step_wayland
 step_server
 step_elf
 step_budgets

@@ -176,6 +176,12 @@ require_tools() {
 }
 
 # Checks a self-test's output (OUT ERR RC): sets problems on the current step.
+# check_platform OUT NAME: the self-test's window painted on the Qt platform NAME.
+check_platform() {
+    grep -qE "^[[:space:]]*\[PASS\] window renders:.* on $2\$" "$1" ||
+        problem "the window did not paint on the $2 platform"
+}
+
 check_selftest() {
     local out=$1 err=$2 rc=$3 fails
     ((rc == 0)) || problem "concord --self-test: $(rc_text "$rc")"

@@ -52,7 +52,7 @@ def main() -> int:
     debs = sorted(DIST.glob("concord_*_amd64.deb"))
     archives = sorted(DIST.glob("concord-*-linux-x86_64.tar.xz"))
     if not (bundle / "concord").exists() or not debs or not archives:
-        print("installers: no build in dist/ (`python3 packaging/dev.py package`): nothing measured")
+        print("installers: no build in dist/ (run `dev.py package`): nothing measured")
         return 0
 
     print("installers: size (budget)")
