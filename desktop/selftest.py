@@ -49,9 +49,12 @@ async def check_keyring() -> str:
 
 
 def _bus_dir() -> Path:
-    """A folder of its own for the test bus, straight in the temp dir: the socket's path must
-    stay under 100 bytes."""
-    return Path(tempfile.mkdtemp(prefix="cb-"))
+    """A folder of its own for the test bus, straight in the temp dir, or in /tmp where that is
+    too deep (macOS's /private/var/folders/...): the socket's path must stay under 100 bytes."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) > 60 and os.name == "posix" and os.path.isdir("/tmp"):
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix="cb-", dir=base))
 
 
 def _write_report(path: str, report: str) -> None:

@@ -92,9 +92,26 @@ def needed(path: str) -> list[str]:
     """The ``DT_NEEDED`` sonames of an ELF file (readelf from binutils, which PyInstaller's
     ``strip`` needs anyway)."""
     out = subprocess.run(
-        ["readelf", "-d", "-W", path], capture_output=True, text=True, check=False
+        ["readelf", "-d", "-W", path], capture_output=True, text=True, check=True
     ).stdout
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
+
+
+_SYSTEM_LIB_DIRS = ("/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/")
+
+
+def is_host_library(src: str) -> bool:
+    """A shared library the build host's distribution installed (so a .deb can depend on its
+    package), as opposed to one that came with Python or a wheel. Python's own libpython stays
+    in the bundle even when it is the system's (Debian's python3), and so does anything under a
+    ``site-packages``/``dist-packages`` folder."""
+    path = os.path.realpath(src)
+    if not path.startswith(_SYSTEM_LIB_DIRS) and not src.startswith(_SYSTEM_LIB_DIRS):
+        return False
+    parts = Path(path).parts
+    if any(part.startswith("python3") or part.endswith("-packages") for part in parts):
+        return False
+    return not Path(path).name.startswith("libpython")
 
 
 def trim(analysis: Any, host_libs: Path | None = None) -> None:
@@ -127,13 +144,10 @@ def trim(analysis: Any, host_libs: Path | None = None) -> None:
     for toc in (analysis.binaries, analysis.datas):  # symlinks to what was dropped go too
         toc[:] = [entry for entry in toc if entry[2] != "SYMLINK" or _link_target(entry) in kept]
     if host_libs is not None:
-        base = (Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve())
         host = sorted(
             Path(dest).name
             for dest, src, kind in analysis.binaries
-            if kind == "BINARY"
-            and src.startswith(("/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/"))
-            and not any(Path(src).resolve().is_relative_to(b) for b in base)
+            if kind == "BINARY" and is_host_library(src)
         )
         host_libs.parent.mkdir(parents=True, exist_ok=True)
         with host_libs.open("a", encoding="utf-8") as out:

@@ -87,29 +87,34 @@ def _copy(src: Path, dest: Path) -> None:
     shutil.copyfile(src, dest)
 
 
-def write_changelog(root: Path, version: str) -> None:
-    """``changelog.gz`` (Debian policy 12.7), reproducible: no timestamp in the gzip header."""
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or None
+def write_changelog(root: Path, version: str, epoch: int) -> None:
+    """``changelog.gz`` (Debian policy 12.7), reproducible: dated ``epoch``, no gzip timestamp."""
     text = (
-        f"concord ({version}) stable; urgency=medium\n\n"
+        f"concord ({version}) unstable; urgency=medium\n\n"
         f"  * Concord {version}: see {HOMEPAGE}/releases\n\n"
-        f" -- {MAINTAINER}  {formatdate(epoch, localtime=False)}\n"
+        f" -- {MAINTAINER}  {formatdate(epoch, usegmt=False).replace('-0000', '+0000')}\n"
     )
     path = root / "usr" / "share" / "doc" / "concord" / "changelog.gz"
     path.write_bytes(gzip.compress(text.encode(), compresslevel=9, mtime=0))
 
 
-def normalise_modes(root: Path) -> None:
-    """Directories 0755, executables and shared objects 0755, everything else 0644."""
+def normalise(root: Path, epoch: int) -> None:
+    """Modes as Debian policy wants them (directories and executables 0755; shared libraries,
+    Python extension modules included, and other files 0644) and every date clamped to
+    ``epoch``, so the same tree gives the same package."""
     for dirpath, dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = Path(dirpath) / name
             if path.is_symlink():
                 continue
-            executable = path.stat().st_mode & 0o111 or is_elf(path)
+            library = name.endswith(".so") or ".so." in name
+            executable = not library and (path.stat().st_mode & 0o111 or is_elf(path))
             os.chmod(path, 0o755 if executable else 0o644)
         dirnames.sort()
+    for path in [root, *root.rglob("*")]:
+        if path.lstat().st_mtime > epoch:
+            os.utime(path, (epoch, epoch), follow_symlinks=False)
 
 
 def shlib_depends(root: Path, work: Path) -> list[str]:
@@ -188,10 +193,11 @@ Description: {summary}
     return size
 
 
-def build(root: Path, out: Path) -> None:
+def build(root: Path, out: Path, epoch: int) -> None:
     """``dpkg-deb --root-owner-group --build`` (xz): every file owned by root:root."""
     subprocess.run(
         ["dpkg-deb", "--root-owner-group", "-Zxz", "-z9", "--build", str(root), str(out)],
         check=True,
         stdout=subprocess.DEVNULL,
+        env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)},
     )

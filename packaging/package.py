@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import debian  # noqa: E402
+import portable  # noqa: E402
 
 from desktop.identity import APP_ID, SUMMARY, VERSION  # noqa: E402
 
@@ -67,56 +67,50 @@ def freeze() -> tuple[Path, list[str]]:
     return DIST / "concord", sorted(set(manifest.read_text(encoding="utf-8").split()))
 
 
-def archive(bundle: Path) -> Path:
-    """The portable ``.tar.xz``: the bundle plus the desktop files, in ``concord-<version>/``."""
+def source_date_epoch() -> int:
+    """The build's timestamp: $SOURCE_DATE_EPOCH, else the last commit's, so that the same
+    commit gives the same dates in the packages."""
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    out = subprocess.run(
+        ["git", "log", "-1", "--format=%ct"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return int(out) if out.isdigit() else int(time.time())
+
+
+def python_license() -> Path:
+    """The licence of the Python the bundle froze (shipped with it)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return Path(sys.base_prefix) / "lib" / version / "LICENSE.txt"
+
+
+def archive(bundle: Path, host_libs: list[str], epoch: int) -> Path:
+    """The portable ``.tar.xz``: ``concord-<version>/`` (see ``portable.py``)."""
     out = DIST / f"concord-{VERSION}-linux-x86_64.tar.xz"
-    top = f"concord-{VERSION}"
-    stage = BUILD / "archive" / top
-    shutil.rmtree(stage.parent, ignore_errors=True)
-    shutil.copytree(bundle, stage, symlinks=True)
-    linux = HERE / "linux"
-    share = stage / "share"  # laid out as under /usr/share, for copying into ~/.local/share
-    for folder, name in (
-        ("applications", f"{APP_ID}.desktop"),
-        ("metainfo", f"{APP_ID}.metainfo.xml"),
-    ):
-        (share / folder).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(linux / name, share / folder / name)
-    for icon in (linux / "icons").rglob("*"):
-        if icon.is_file():
-            size = icon.parent.name if icon.suffix == ".png" else "scalable"
-            dest = share / "icons" / "hicolor" / size / "apps" / icon.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(icon, dest)
-    shutil.copyfile(ROOT / "LICENSE", stage / "LICENSE")
-    shutil.copyfile(linux / "copyright", stage / "COPYRIGHT")
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
-
-    def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        info.mtime = epoch
-        return info
-
-    # xz preset 9 with the 64 MiB dictionary: Qt's libraries repeat across files far apart.
-    tmp = out.with_suffix(".tmp")
-    with tarfile.open(tmp, "w:xz", preset=9) as tar:
-        tar.add(stage, arcname=top, filter=normalise)
-    tmp.replace(out)
+    stage = BUILD / "archive" / f"concord-{VERSION}"
+    portable.stage(bundle, stage, APP_ID, python_license())
+    portable.add_host_licenses(stage, host_libs)
+    portable.write(stage, out, epoch)
     return out
 
 
-def deb(bundle: Path, host_libs: list[str]) -> tuple[Path, int, list[str]]:
+def over_budget(sizes: dict[str, int]) -> list[str]:
+    """The budgets (keys of ``BUDGETS``) that ``sizes`` (bytes) exceed."""
+    return [key for key, size in sizes.items() if size > BUDGETS[key]]
+
+
+def deb(bundle: Path, host_libs: list[str], epoch: int) -> tuple[Path, int, list[str]]:
     """The ``.deb``; its path, installed size in bytes and ``Depends``."""
     root = BUILD / "deb" / "root"
     debian.stage(bundle, host_libs, root, APP_ID)
     (root / "DEBIAN").mkdir()
-    debian.write_changelog(root, VERSION)
-    debian.normalise_modes(root)
+    shutil.copyfile(python_license(), root / "usr/share/doc/concord/Python-LICENSE.txt")
+    debian.write_changelog(root, VERSION, epoch)
+    debian.normalise(root, epoch)
     depends = debian.shlib_depends(root, BUILD / "deb" / "shlibdeps")
     installed = debian.write_control(root, VERSION, depends, SUMMARY)
     out = DIST / f"concord_{VERSION}_amd64.deb"
-    debian.build(root, out)
+    debian.build(root, out, epoch)
     return out, installed, depends
 
 
@@ -130,12 +124,13 @@ def main() -> int:
         sys.exit("dev.py package builds the Linux installers; see .github/workflows/release.yml")
     DIST.mkdir(exist_ok=True)
     t0 = time.monotonic()
+    epoch = source_date_epoch()
     bundle, host_libs = freeze()
     t_freeze = time.monotonic() - t0
     # The archive's xz (which releases the GIL) and the .deb's run side by side: 2 cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        tar_job = pool.submit(_timed, archive, bundle)
-        (deb_path, installed, depends), t_deb = _timed(deb, bundle, host_libs)
+        tar_job = pool.submit(_timed, archive, bundle, host_libs, epoch)
+        (deb_path, installed, depends), t_deb = _timed(deb, bundle, host_libs, epoch)
         tar_path, t_archive = tar_job.result()
     bundle_size = sum(
         p.stat().st_size for p in bundle.rglob("*") if p.is_file() and not p.is_symlink()
@@ -149,21 +144,23 @@ def main() -> int:
         f"  bundle {bundle.relative_to(ROOT)}/: {bundle_size / MB:.1f} MB, "
         f"{len(host_libs)} host libraries bundled"
     )
-    rows = [
-        ("deb", deb_path.name, deb_path.stat().st_size),
-        ("installed", "installed size of the .deb", installed),
-        ("archive", tar_path.name, tar_path.stat().st_size),
-    ]
-    over = []
-    for key, label, size in rows:
-        budget = BUDGETS[key]
-        verdict = "ok" if size <= budget else "OVER BUDGET"
-        print(f"  {label}: {size / MB:.1f} MB (budget {budget / MB:.0f} MB) {verdict}")
-        if size > budget:
-            over.append(label)
+    sizes = {
+        "deb": deb_path.stat().st_size,
+        "installed": installed,
+        "archive": tar_path.stat().st_size,
+    }
+    labels = {
+        "deb": deb_path.name,
+        "installed": "installed size of the .deb",
+        "archive": tar_path.name,
+    }
+    over = over_budget(sizes)
+    for key, size in sizes.items():
+        verdict = "OVER BUDGET" if key in over else "ok"
+        print(f"  {labels[key]}: {size / MB:.1f} MB (budget {BUDGETS[key] / MB:.0f} MB) {verdict}")
     print(f"  Depends: {', '.join(depends)}")
     if over:
-        print(f"error: over budget: {', '.join(over)}", file=sys.stderr)
+        print(f"error: over budget: {', '.join(labels[k] for k in over)}", file=sys.stderr)
         return 1
     return 0
 

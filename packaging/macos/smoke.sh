@@ -48,7 +48,7 @@ expect_version=${CONCORD_EXPECT_VERSION:-}
 expect_arch=${CONCORD_EXPECT_ARCH:-}
 expect_notarized=${CONCORD_EXPECT_NOTARIZED:-0}
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/concord-smoke.XXXXXX")
+work=$(mktemp -d /tmp/cs.XXXXXX)  # short: the app's bus socket path must stay under 100 bytes
 work=$(cd "$work" && pwd -P)
 mounted=""
 server_pid=""
@@ -94,13 +94,16 @@ run_step() {
   fi
 }
 
-# run_timed OUTFILE CMD...: runs CMD with stdout+stderr to OUTFILE; sets $rc and $took.
+# run_timed OUTFILE CMD...: runs CMD with stdout+stderr to OUTFILE; sets $rc and $took. CMD is
+# killed after $CONCORD_SMOKE_TIMEOUT_S (default 60) s: macOS has no timeout(1), so perl's alarm,
+# which survives its exec, bounds it (status 142 then).
 run_timed() {
   local out=$1 t0 t1
   shift
   t0=$(now)
   rc=0
-  "$@" >"$out" 2>&1 </dev/null || rc=$?
+  perl -e 'alarm shift; exec @ARGV or die "exec: $!\n"' "${CONCORD_SMOKE_TIMEOUT_S:-60}" "$@" \
+    >"$out" 2>&1 </dev/null || rc=$?
   t1=$(now)
   took=$(elapsed "$t0" "$t1")
 }

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # settings used by smoke.sh, which sources this
 # Sourced by packaging/smoke.sh: settings, the private environment, reporting and the executables.
 
 # --- settings (read before the environment is cleaned) ---------------------------------------
@@ -43,8 +43,9 @@ while IFS= read -r _var; do unset "$_var"; done < <(compgen -e | grep -E '^(QT_|
 export LANG=${LANG:-C.UTF-8}
 
 START_DIR=$(pwd)
-# Unix sockets are made under XDG_RUNTIME_DIR and TMPDIR (the self-test's is
-# $TMPDIR/concord-selftest-XXXXXXXX/run/<20 hex>/hub.sock) and sun_path holds 107 bytes: keep
+# Unix sockets are made under XDG_RUNTIME_DIR and TMPDIR (the self-test's are
+# $TMPDIR/cb-XXXXXXXX/<20 hex>/hub.sock and $TMPDIR/concord-st-XXXXXXXX/run2/...), and the app
+# refuses a socket path of 100 bytes or more: keep
 # these paths short (/tmp/concord-smoke.XXXXXX/NN/tmp), whatever the caller's TMPDIR.
 _tmp_root=${TMPDIR:-/tmp}
 ((${#_tmp_root} > 16)) && _tmp_root=/tmp
@@ -115,6 +116,7 @@ show_file() {
 }
 
 # end_step [skip REASON]
+# shellcheck disable=SC2120 # smoke.sh passes "skip REASON"
 end_step() {
     local ms status n i
     now_us
@@ -178,7 +180,7 @@ require_tools() {
 # Checks a self-test's output (OUT ERR RC): sets problems on the current step.
 # check_platform OUT NAME: the self-test's window painted on the Qt platform NAME.
 check_platform() {
-    grep -qE "^[[:space:]]*\[PASS\] window renders:.* on $2\$" "$1" ||
+    grep -qE "^[[:space:]]*\[PASS\] window renders:.* on $2(,|\$)" "$1" ||
         problem "the window did not paint on the $2 platform"
 }
 

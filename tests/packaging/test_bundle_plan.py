@@ -89,3 +89,20 @@ def test_trim_keeps_what_is_reachable_and_drops_the_rest(tmp_path: Path) -> None
     kept_data = [d for d, _s, _k in analysis.datas]
     assert kept_data == ["libssl-link.so", "desktop/resources/icons/a.png"]
     assert sorted(host.read_text().split()) == ["libcrypto.so.3", "libssl.so.3"]
+
+
+@pytest.mark.parametrize(
+    ("src", "host"),
+    [
+        ("/lib/x86_64-linux-gnu/libssl.so.3", True),
+        ("/usr/lib/x86_64-linux-gnu/libxcb-cursor.so.0", True),
+        # Debian's own python3 (sys.base_prefix == /usr): libpython and its modules stay bundled
+        ("/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0", False),
+        ("/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so", False),
+        ("/usr/lib/python3/dist-packages/PySide6/Qt/lib/libQt6Core.so.6", False),
+        ("/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0", False),
+        ("/work/.venv/lib/python3.11/site-packages/PySide6/Qt/lib/libQt6Gui.so.6", False),
+    ],
+)
+def test_host_libraries_are_the_distributions_not_pythons(src: str, host: bool) -> None:
+    assert bundle_plan.is_host_library(src) is host

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -33,16 +34,30 @@ def _fake_bundle(tmp: Path) -> Path:
     return bundle
 
 
-def test_deb_layout_control_and_depends(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    debian.stage(_fake_bundle(tmp_path), ["libssl.so.3"], root, APP_ID)
+EPOCH = 1_780_000_000  # 2026-05-28
+
+
+def _build(tmp: Path, name: str) -> tuple[Path, int, list[str]]:
+    root = tmp / name / "root"
+    debian.stage(_fake_bundle(tmp / name), ["libssl.so.3"], root, APP_ID)
     (root / "DEBIAN").mkdir()
-    debian.write_changelog(root, "9.8.7")
-    debian.normalise_modes(root)
-    depends = debian.shlib_depends(root, tmp_path / "work")
+    debian.write_changelog(root, "9.8.7", EPOCH)
+    debian.normalise(root, EPOCH)
+    depends = debian.shlib_depends(root, tmp / name / "work")
     size = debian.write_control(root, "9.8.7", depends, "A summary")
-    out = tmp_path / "concord.deb"
-    debian.build(root, out)
+    out = tmp / name / "concord.deb"
+    debian.build(root, out, EPOCH)
+    return out, size, depends
+
+
+def test_the_same_tree_gives_the_same_package(tmp_path: Path) -> None:
+    first, _, _ = _build(tmp_path, "a")
+    second, _, _ = _build(tmp_path, "b")
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_deb_layout_control_and_depends(tmp_path: Path) -> None:
+    out, size, depends = _build(tmp_path, "a")
 
     names = {d.split(" ", 1)[0] for d in depends}
     assert {"libc6", "libssl3"} <= names  # computed from the ELF files
@@ -59,12 +74,17 @@ def test_deb_layout_control_and_depends(tmp_path: Path) -> None:
     assert "fonts-noto-color-emoji" in field("Recommends")
 
     listing = subprocess.run(
-        ["dpkg-deb", "-c", str(out)], capture_output=True, text=True, check=True
+        ["dpkg-deb", "-c", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TZ": "UTC"},
     ).stdout.splitlines()
     paths = {line.split()[5].removeprefix("."): line for line in listing}
     assert all(line.split()[1] == "root/root" for line in listing)  # --root-owner-group
     assert "/usr/lib/concord/_internal/libssl.so.3" not in paths  # taken from the system
-    assert "/usr/lib/concord/_internal/_ssl.so" in paths
+    assert paths["/usr/lib/concord/_internal/_ssl.so"].startswith("-rw-r--r--")  # a library
+    assert all(" 2026-05-28 " in line for line in listing)  # dated by SOURCE_DATE_EPOCH
     assert paths["/usr/lib/concord/concord"].startswith("-rwxr-xr-x")
     assert paths["/usr/lib/concord/_internal/data.txt"].startswith("-rw-r--r--")
     assert paths["/usr/bin/concord"].endswith("-> ../lib/concord/concord")
