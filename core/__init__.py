@@ -1,4 +1,4 @@
-"""Concord's sync core: pure asyncio, no Qt (DESIGN.md §1).
+"""Concord's sync core: pure asyncio, no Qt (docs/architecture.md §1).
 
 ``from core import Client, ClientConfig`` is the facade the app uses; the names are loaded on
 first use so that ``core.protocol`` (which the server imports) stays light.

@@ -4,10 +4,15 @@ only when the server refused a fresh token, and API calls that refresh once on a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, TypeVarTuple
 
 from ._policy import SignInRequired
 from .credentials import Credentials
 from .http import ApiError, NetworkError, ServerApi
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class TokenMixin:
@@ -89,7 +94,7 @@ class TokenMixin:
         self._signed_in.clear()
         self._set_status("sign_in_required", "Sign-in required")
 
-    async def call(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def call(self, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
         """An API call with one refresh-and-retry on 401 (used by the outbox sender too)."""
         await self.ensure_token()
         try:

@@ -1,4 +1,4 @@
-"""``Client``: the one object the app uses (DESIGN.md §2, §5).
+"""``Client``: the one object the app uses (docs/architecture.md §2, §5).
 
 Every process of a profile opens a ``Client`` on the same cache database and the same local bus.
 The bus leader runs the :class:`SyncEngine` and the :class:`OutboxSender`; after each applied
@@ -36,6 +36,9 @@ from .model import (
 from .outbox import Conflict, OutboxSender, Rejected
 from .relay import Relay
 from .store import Applied, LocalStore
+
+# ClientConfig and ErrorInfo (core._config) are re-exported: they belong to the facade.
+__all__ = ["EVENTS", "Client", "ClientConfig", "ErrorInfo"]
 
 log = logging.getLogger("concord.client")
 
@@ -269,14 +272,14 @@ class Client(DraftsMixin):
                     self._emit("messages_added", cid, added)
 
     def _outbox_changed(self, local: bool = True) -> None:
-        before = {e.id for es in self._pending.values() for e in es if e.op == "send"}
         changed = self._load_outbox()
         self._refresh(changed)
         for cid in changed:
-            new = [m for m in pending_messages(self._pending.get(cid, []), self.me)]
-            fresh = [m for m in new if m.id not in before]
-            if fresh:
-                self._emit("messages_added", cid, fresh)
+            # Every pending send of the conversation, not only new ones: views replace a message
+            # by id, so one that changed state since (failed) is shown as it is now.
+            pending = pending_messages(self._pending.get(cid, []), self.me)
+            if pending:
+                self._emit("messages_added", cid, pending)
         if changed and self._listeners["outbox_changed"]:
             unsent = sum(e.state in ("queued", "sent") for es in self._pending.values() for e in es)
             self._emit("outbox_changed", unsent)

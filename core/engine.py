@@ -1,5 +1,6 @@
-"""The leader's side of sync (DESIGN.md §5): one SSE stream with resume, a polling fallback,
-full syncs, token refresh. It writes the cache and reports what it applied and its status.
+"""The leader's side of sync (docs/architecture.md §5): one SSE stream with resume, a polling
+fallback, full syncs, token refresh. It writes the cache and reports what it applied and its
+status.
 
 States: ``connecting`` → ``live`` (stream open, ``hello`` seen) → ``reconnecting`` (the server
 answered, but no stream yet; full-jitter backoff, base 0.5 s, cap 10 s, never below the server's
@@ -18,8 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import protocol as p
@@ -30,6 +32,9 @@ from .credentials import Credentials
 from .http import ApiError, NetworkError, ServerApi, WrongContentType
 from .store import Applied, LocalStore
 from .wake import watch_for_sleep
+
+# The policy's names are re-exported: callers import them from here.
+__all__ = ["EngineConfig", "SignInRequired", "SyncEngine", "SyncStatus", "reconnect_delay"]
 
 log = logging.getLogger("concord.engine")
 
@@ -328,7 +333,7 @@ class SyncEngine(TokenMixin):
             apply_batch()
         return retry
 
-    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -379,11 +384,12 @@ class SyncEngine(TokenMixin):
     def _woke(self, gap_s: float) -> None:
         log.info("back after %.0f s asleep or stopped: reconnecting", gap_s)
         self.on_trace("engine", f"woke after {gap_s:.0f} s")
-        if gap_s > self.config.full_sync_after_hidden_s:  # a long sleep: DESIGN §5 full sync
+        # A long sleep: full sync (docs/architecture.md §5.5).
+        if gap_s > self.config.full_sync_after_hidden_s:
             self._spawn(self._safe(self.full_sync()))
         self.reconnect_now()
 
-    async def _safe(self, coro) -> None:  # type: ignore[no-untyped-def]
+    async def _safe(self, coro: Awaitable[object]) -> None:
         try:
             await coro
         except (SignInRequired, ApiError, NetworkError) as exc:

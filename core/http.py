@@ -1,5 +1,5 @@
 """The sync server's API as typed coroutines. The only module of the client that imports httpx
-(DESIGN.md §1): a switch to an httpx fork is a change to this file alone.
+(docs/architecture.md §1): a switch to an httpx fork is a change to this file alone.
 
 Every failure is one of two exceptions: :class:`ApiError` (the server answered with an error
 status; ``.status``/``.code`` say which) or :class:`NetworkError` (no usable answer: refused,
@@ -9,7 +9,7 @@ reset, timed out, not JSON, or not what the protocol says).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 import httpx
@@ -176,7 +176,9 @@ class ServerApi:
         return await self._call("POST", path, p.ReadResult, body=p.ReadRequest(seq))
 
     # --- the change feed as a stream
-    async def events(self, last_event_id: str | None = None) -> AsyncIterator[ServerSentEvent]:
+    async def events(
+        self, last_event_id: str | None = None
+    ) -> AsyncGenerator[ServerSentEvent, None]:
         """The SSE feed; the read timeout is 3 heartbeats, so a silent dead link is noticed."""
         timeout = httpx.Timeout(15.0, read=3 * self.heartbeat_s)
         events = stream_events(

@@ -128,7 +128,7 @@ def conversation_view(
 def _replace(view: ConversationView, **changes: object) -> ConversationView:
     fields = {name: getattr(view, name) for name in ConversationView.__slots__}
     fields.update(changes)
-    return ConversationView(**fields)  # type: ignore[arg-type]
+    return ConversationView(**fields)
 
 
 def pending_messages(pending: list[OutboxEntry], me: str) -> list[MessageView]:

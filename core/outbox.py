@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from . import protocol as p
 from ._aio import wait_event
@@ -27,6 +27,7 @@ from .model import OutboxEntry
 
 log = logging.getLogger("concord.outbox")
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 PATCH_FIELDS = ("title", "pinned", "members")
 # A send still waiting this long while the server is shown reachable on another connection (the
@@ -127,7 +128,7 @@ class OutboxSender:
             self._abandon.set()
 
     def _stale_after(self) -> float:
-        return min(max(STALE_SEND_S, 4 * self._typical_s) * 2**self._abandoned, 60.0)
+        return min(max(STALE_SEND_S, 4 * self._typical_s) * 2.0**self._abandoned, 60.0)
 
     async def _request(self, call: Awaitable[T]) -> T:
         """One request that is abandoned (raised as a NetworkError) when it outlives a live path
@@ -210,7 +211,7 @@ class OutboxSender:
         """Send one entry: its change seq (None when already done) and the version it made."""
         api, body, cid = self.engine.api, e.body, e.target
 
-        def call(fn: Any, *args: Any) -> Any:
+        def call(fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> Awaitable[T]:
             return self._request(self.engine.call(fn, *args))
 
         if e.op == "create":

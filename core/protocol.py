@@ -1,4 +1,4 @@
-"""Wire schemas shared by the sync server and the client (DESIGN.md §4).
+"""Wire schemas shared by the sync server and the client (docs/architecture.md §4).
 
 Everything on the wire is JSON. Missing required fields and wrong types are always errors
 (``decode`` raises :class:`ProtocolError`). Unknown fields depend on the direction:
@@ -16,7 +16,7 @@ Timestamps are integer milliseconds since the Unix epoch, always taken from the 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -46,7 +46,7 @@ Seq = Annotated[int, Meta(ge=0)]
 ChangeKind = Literal[
     "conversation.upserted", "conversation.deleted", "message.created", "conversation.read"
 ]
-CHANGE_KINDS: tuple[str, ...] = ChangeKind.__args__  # type: ignore[attr-defined]
+CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
 
 
 class ProtocolError(ValueError):
@@ -292,7 +292,7 @@ class ErrorBody(_Open):
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
-_decoders: dict[Any, msgspec.json.Decoder] = {}
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
 def encode(obj: Any) -> bytes:
@@ -301,7 +301,7 @@ def encode(obj: Any) -> bytes:
 
 def decode(data: bytes | str, type_: type[T]) -> T:
     """Strictly decode JSON ``data`` as ``type_``; raises :class:`ProtocolError`."""
-    dec = _decoders.get(type_)
+    dec: msgspec.json.Decoder[T] | None = _decoders.get(type_)
     if dec is None:
         dec = _decoders[type_] = msgspec.json.Decoder(type_)
     try:

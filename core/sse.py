@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -146,7 +146,9 @@ class SSEResponseError(Exception):
 
 
 class _StreamingClient(Protocol):
-    def stream(self, method: str, url: str, **kwargs: Any) -> Any: ...
+    # stream(method, url, headers=..., **request_options) -> an async context manager giving a
+    # response; typed loosely so that httpx.AsyncClient's keyword-only signature matches.
+    def stream(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 async def stream_events(
@@ -156,7 +158,7 @@ async def stream_events(
     last_event_id: str | None = None,
     headers: dict[str, str] | None = None,
     **request_options: Any,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncGenerator[ServerSentEvent, None]:
     """GET ``url`` as an event stream with an httpx-compatible client and yield its events.
 
     The status (200) and content type (``text/event-stream``) are checked before any byte is

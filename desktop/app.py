@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_identity(app)  # app id, name, version and icon: before any window or the tray shows
     app.setOrganizationName("Concord")
-    app.setQuitOnLastWindowClosed(False)  # the async main decides, after cleaning up
+    QApplication.setQuitOnLastWindowClosed(False)  # the async main decides, after cleaning up
     from .loop import run_qt
 
     return int(run_qt(lambda: amain(app, args)) or 0)
@@ -188,6 +188,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     prefs = PreferenceStore(
         {**DEFAULT_SETTINGS, **{k: saved[k] for k in SETTING_KEYS if k in saved}}
     )
+    assert client.relay is not None  # Client.open connects it; only close() drops it
     settings_sync = sync_state(prefs, "settings", bus=client.relay.bus, sync_keys=SETTING_KEYS)
 
     def on_prefs(changed: dict[str, Any], _origin: str) -> None:

@@ -63,4 +63,4 @@ def apply_identity(app: Any) -> None:
     if sys.platform == "win32":  # the taskbar groups windows and pins shortcuts by this id
         import ctypes
 
-        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)  # type: ignore[attr-defined]
+        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)

@@ -17,7 +17,7 @@ from typing import Any
 import qasync
 
 
-class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
+class QtEventLoop(qasync.QEventLoop):
     """asyncio driven by Qt's event loop, finalising async generators as asyncio does."""
 
     def run_forever(self) -> Any:

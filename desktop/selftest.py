@@ -73,7 +73,12 @@ async def check_bus() -> str:
                 raise AssertionError(f"no local bus in {run}: windows cannot talk to each other")
             got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             ca, cb = BroadcastChannel("t", bus=a), BroadcastChannel("t", bus=b)
-            cb.on_message = lambda ev: got.done() or got.set_result(ev.data)
+
+            def on_message(ev: Any) -> None:
+                if not got.done():
+                    got.set_result(ev.data)
+
+            cb.on_message = on_message
             ca.post_message({"ping": 1})
             data = await asyncio.wait_for(got, 5)
             ca.close()
@@ -135,6 +140,7 @@ async def check_server_and_window(tmp: Path) -> tuple[str, str]:
         server = f"round trip {1000 * (time.perf_counter() - t0):.0f} ms via {embedded.url}"
 
         app = QApplication.instance()
+        assert isinstance(app, QApplication)  # run_self_test made it
         bridge = ClientBridge(client)
         profile = Profile("selftest", None, "selftest", tmp / "data", tmp / "config")
         profile.config_dir.mkdir(parents=True, exist_ok=True)
@@ -219,5 +225,5 @@ def run_self_test(report_path: str | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_identity(app)
-    app.setQuitOnLastWindowClosed(False)
+    QApplication.setQuitOnLastWindowClosed(False)
     return run_qt(lambda: _run_all(report_path))

@@ -3,11 +3,12 @@ Every window is a view of the one ``Client``; the :class:`WindowManager` owns th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QMainWindow, QSplitter, QStatusBar, QWidget
+from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QMainWindow, QMenu, QSplitter, QStatusBar, QWidget
 
 from ui.conversation_list import ConversationListView
 from ui.conversation_pane import ConversationPane
@@ -63,7 +64,13 @@ class AppWindow(QMainWindow):
         self._action(help_, "Sync &inspector", None, lambda: m.open_inspector(self))
         self._action(help_, "&About Concord", None, lambda: m.about(self))
 
-    def _action(self, menu, text, shortcut, slot) -> QAction:  # type: ignore[no-untyped-def]
+    def _action(
+        self,
+        menu: QMenu,
+        text: str,
+        shortcut: QKeySequence | QKeySequence.StandardKey | None,
+        slot: Callable[[], object],
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(shortcut)
@@ -76,7 +83,7 @@ class AppWindow(QMainWindow):
         super().showEvent(event)
         self.manager.visibility_changed()
 
-    def hideEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.manager.visibility_changed()
 
@@ -87,6 +94,10 @@ class AppWindow(QMainWindow):
         self.manager.bridge.statusChanged.disconnect(self.status_indicator.set_status)
         self.closed.emit(self)
         super().closeEvent(event)
+
+    def conversation_id(self) -> str | None:
+        """The conversation shown (main windows and pop-outs each say which)."""
+        raise NotImplementedError
 
     def toast(self, text: str, kind: str = "info") -> None:
         if self.toasts is not None:

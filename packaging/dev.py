@@ -3,7 +3,7 @@
 
     python3 packaging/dev.py run    # the app, on its embedded server (no set-up, no sign-in)
     python3 packaging/dev.py serve  # the sync server alone on 127.0.0.1:8765
-    python3 packaging/dev.py test   # lint, layer contracts, the whole test suite
+    python3 packaging/dev.py test   # lint, layer contracts, type check, the whole test suite
     python3 packaging/dev.py bench  # the benchmarks under tests/bench/
     python3 packaging/dev.py package  # dist/: the frozen bundle, the .deb and the .tar.xz
 
@@ -20,15 +20,16 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("CONCORD_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
-def _run(*cmd: str | os.PathLike[str], **kw: object) -> None:
+def _run(*cmd: str | os.PathLike[str], **kw: Any) -> None:
     print("+", " ".join(map(str, cmd)), flush=True)
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)  # type: ignore[call-overload]
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
 
 
 def ensure_venv() -> None:
@@ -74,6 +75,7 @@ def main(argv: list[str]) -> int:
         return 0
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "lint-imports")
+    _run(BIN / "mypy")  # what it checks and how strictly: [tool.mypy] in pyproject.toml
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     return subprocess.run(
         [str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=env, check=False

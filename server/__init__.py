@@ -1,3 +1,3 @@
-"""The Concord sync server: Starlette + SSE, SQLite embedded (DESIGN.md §4)."""
+"""The Concord sync server: Starlette + SSE, SQLite embedded (docs/architecture.md §4)."""
 
 __version__ = "0.1.0"

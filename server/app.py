@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app = Starlette(
         routes=ROUTES,
         middleware=[Middleware(LatencyMiddleware, metrics=metrics)],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -77,8 +77,9 @@ async def _open_database(path: Path) -> None:
 
 
 def _read_password(args: argparse.Namespace) -> str:
-    if args.password is not None:
-        return args.password
+    password: str | None = args.password
+    if password is not None:
+        return password
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Repeat: ") != first:

@@ -91,7 +91,10 @@ def build() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
     )
-    ref = lambda t: {"$ref": f"#/components/schemas/{t.__name__}"}  # noqa: E731
+
+    def ref(t: type) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{t.__name__}"}
+
     error = {"description": "Error", "content": {"application/json": {"schema": ref(p.ErrorBody)}}}
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, req, resp, status, public in ENDPOINTS:

@@ -64,7 +64,7 @@ def _clean_title(title: str) -> str:
 
 
 def _conversation_id(request: Request) -> str:
-    cid = request.path_params["conversation_id"]
+    cid: str = request.path_params["conversation_id"]
     if not p.UUID_RE.match(cid):
         raise ApiError(404, "not_found", "no such conversation")
     return cid.lower()
@@ -207,7 +207,7 @@ async def patch_conversation(request: Request) -> Response:
     req = await read_body(request, p.ConversationPatch)
     if isinstance(req.title, str):
         req.title = _clean_title(req.title)
-    if all(isinstance(v, type(p.UNSET)) for v in (req.title, req.pinned, req.members)):
+    if all(isinstance(v, msgspec.UnsetType) for v in (req.title, req.pinned, req.members)):
         raise ApiError(422, "invalid_request", "nothing to change: give title, pinned or members")
     key = _idempotency_key(request)
     result = await ctx.storage.patch_conversation(user.user_id, cid, req, now_ms(), key)

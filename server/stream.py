@@ -1,4 +1,4 @@
-"""``GET /api/v1/events``: the per-user change feed as Server-Sent Events (DESIGN.md §4).
+"""``GET /api/v1/events``: the per-user change feed as Server-Sent Events (docs/architecture.md §4).
 
 Order of a stream: ``hello``; then ``reset`` if the client's cursor cannot be resumed (the
 stream then continues live from ``hello.head``); the missed changes from storage; then live

@@ -106,7 +106,9 @@ class ConversationListView(QListView):
         if not index.isValid():
             return False
         self.setCurrentIndex(index)
-        return self.edit(index, QAbstractItemView.EditTrigger.AllEditTriggers, None)
+        trigger = QAbstractItemView.EditTrigger.AllEditTriggers
+        # Qt takes a null event here; PySide6's stub does not let the argument be None.
+        return self.edit(index, trigger, None)  # type: ignore[call-overload]
 
     def request_delete(self, conversation_id: str | None = None) -> bool:
         """Ask for confirmation, then emit ``deleteRequested``; returns whether it did."""

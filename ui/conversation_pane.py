@@ -364,6 +364,15 @@ class ConversationPane(QWidget):
             return
         spawn(self.client.mark_read(cid), self._show_error)
 
+    def _mark_read_soon(self, opening: bool = False) -> None:
+        """:meth:`_maybe_mark_read` on the next turn of the event loop, if the pane still exists."""
+
+        def later() -> None:
+            if isValid(self):
+                self._maybe_mark_read(opening=opening)
+
+        QTimer.singleShot(0, later)
+
     def _render(self, view: ConversationView) -> None:
         self._title = view.title
         self.title_label.setText(view.title)
@@ -444,11 +453,11 @@ class ConversationPane(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        QTimer.singleShot(0, lambda: isValid(self) and self._maybe_mark_read(opening=True))
+        self._mark_read_soon(opening=True)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.WindowActivate:
-            QTimer.singleShot(0, lambda: isValid(self) and self._maybe_mark_read())
+            self._mark_read_soon()
         elif event.type() == QEvent.Type.PaletteChange:  # light/dark theme switched
             self._color_error()
         return super().event(event)

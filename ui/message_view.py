@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QResizeEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -80,6 +80,8 @@ class MessageView(QListView):
         assert isinstance(model, MessageListModel)
         return model
 
+    # Narrower than QListView.setModel (any model, or None) on purpose: this view only ever
+    # shows a MessageListModel, and connects to its signals.
     def setModel(self, model: MessageListModel) -> None:  # type: ignore[override]
         """Show another conversation's messages, starting at the bottom."""
         old, old_selection = self.model(), self.selectionModel()
@@ -133,7 +135,7 @@ class MessageView(QListView):
 
     def _forget(self) -> None:
         self._stick, self._older_armed, self.has_older, self._anchor = True, True, True, None
-        model = self.model()
+        model = self.message_model()
         self._seen = {model.message(r).id for r in range(model.rowCount())}
         self._hide_banner()
         QTimer.singleShot(0, self._follow)
@@ -223,7 +225,7 @@ class MessageView(QListView):
             self._stick = True
             QTimer.singleShot(0, self._follow)
 
-    def keyPressEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Copy):
             index = self.currentIndex()
             if index.isValid():

@@ -6,7 +6,13 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 
 from core.model import ConversationView, MessageView, sort_key
 
@@ -53,13 +59,13 @@ class ConversationListModel(QAbstractListModel):
             self.ViewRole: v,
         }.get(role)
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         return {
             **super().roleNames(),
-            self.IdRole: b"id",
-            self.UnreadRole: b"unread",
-            self.PinnedRole: b"pinned",
-            self.PendingRole: b"pending",
+            self.IdRole: QByteArray(b"id"),
+            self.UnreadRole: QByteArray(b"unread"),
+            self.PinnedRole: QByteArray(b"pinned"),
+            self.PendingRole: QByteArray(b"pending"),
         }
 
     def view(self, row: int) -> ConversationView:

@@ -156,11 +156,14 @@ class QuickSwitcher(QDialog):
         self.accept()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        is_key = isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress
-        if watched is self.edit and is_key:
+        if (
+            watched is self.edit
+            and isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+        ):
             key, row = event.key(), self.list.currentIndex().row()
             page = max(1, self.list.viewport().height() // max(1, self.list.sizeHintForRow(0)))
-            moves = {
+            moves: dict[int, int] = {  # QKeyEvent.key() is an int; Qt.Key is an IntEnum
                 Qt.Key.Key_Up: row - 1,
                 Qt.Key.Key_Down: row + 1,
                 Qt.Key.Key_PageUp: row - page,

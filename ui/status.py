@@ -1,4 +1,4 @@
-"""The sync status shown in every window's status bar (DESIGN.md §5): a glyph and words.
+"""The sync status shown in every window's status bar (docs/architecture.md §5): a glyph and words.
 
 ``status_text(status, now, since)`` and ``status_tooltip(...)`` are pure functions of a core
 ``SyncStatus`` and the wall clock (``time.time()``, the clock of ``last_event_at``); ``since`` is

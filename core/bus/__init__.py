@@ -11,8 +11,9 @@ Quick start::
     ch.close()                                           # channel of the scope, in any process
     await bus.close()
 
-Channels (DESIGN.md §3): a post reaches every other open channel object of the same name in the
-same scope — in this process and in all the scope's other processes — never the posting object.
+Channels (docs/architecture.md §3): a post reaches every other open channel object of the same
+name in the same scope — in this process and in all the scope's other processes — never the
+posting object.
 Receivers are those open when the message is posted: one closed before delivery gets nothing;
 one created after the post does not get it, in whichever process (each frame carries its post
 time on ``time.monotonic_ns()``, a clock shared by the processes of a host; a frame more than

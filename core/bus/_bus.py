@@ -270,16 +270,17 @@ class LocalBus:
         if receivers is not None:
             self._dispatch.push((receivers, None, None, NO_COPY, seq, src, error, monotonic_ns()))
 
-    def _on_control(self, f: Any) -> None:
-        if type(f) is F.RoutedRequest:
+    def _on_control(self, f: F.RoutedRequest | F.RoutedReply) -> None:
+        if isinstance(f, F.RoutedRequest):
             self._state.on_request(f)
-        elif type(f) is F.RoutedReply:
+        elif isinstance(f, F.RoutedReply):
             self._state.on_reply(f)
 
     # --- membership / leadership bookkeeping (called by the session and hub) -----------------
 
     def _became_leader(self, epoch: int) -> None:
         self._epoch = self._max_epoch = self._pos_epoch = epoch
+        # Called by Session._lead right after it set session.hub: neither is None here.
         self._session.hub.members_changed()  # type: ignore[union-attr]
         self._notify_changed()
 

@@ -193,9 +193,17 @@ def _call(callbacks: tuple[Listener, ...], event: MessageEvent) -> None:
             log.exception("BroadcastChannel %r: %s listener raised", event.target.name, event.type)
 
 
-# (receivers, poster, raw, decoded copy, seq, sender, error, post time)
+# (receivers, poster, raw, decoded copy, seq, sender, error, post time); receivers None: a
+# queued callback (the poster), see Dispatcher.call()
 Item = tuple[
-    tuple[BroadcastChannel, ...], Any, Any, Any, "int | None", "str | None", "str | None", int
+    "tuple[BroadcastChannel, ...] | None",
+    Any,
+    Any,
+    Any,
+    "int | None",
+    "str | None",
+    "str | None",
+    int,
 ]
 
 
@@ -228,7 +236,7 @@ class Dispatcher:
 
     def call(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` after every delivery queued so far (keeps state answers in order)."""
-        self.push((None, fn, None, NO_COPY, None, None, None, 0))  # type: ignore[arg-type]
+        self.push((None, fn, None, NO_COPY, None, None, None, 0))
 
     def clear(self) -> None:
         self._q.clear()

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from msgspec import Raw, Struct
 
-from ._errors import DataCloneError
+from ._errors import DataCloneError as DataCloneError  # re-exported: F.DataCloneError
 
 VERSION = 1
 MAX_FRAME = 1 << 20  # bytes of JSON per frame, hard limit both ways
@@ -231,6 +231,8 @@ def salvage_channel(payload: bytes) -> str | None:
         obj = decode_json(payload)
     except Exception:
         return None
-    if isinstance(obj, dict) and obj.get("k") == "m" and isinstance(obj.get("c"), str):
-        return obj["c"]
+    if isinstance(obj, dict) and obj.get("k") == "m":
+        name = obj.get("c")
+        if isinstance(name, str):
+            return name
     return None

@@ -147,6 +147,7 @@ class Session:
             await asyncio.sleep(poll_interval(now - failing_since))
 
     async def _connect(self) -> Link | None:
+        link: Link  # the protocol the factory made
         try:
             _t, link = await self.transport.connect(lambda: Link(self))
         except OSError:

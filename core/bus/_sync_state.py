@@ -32,7 +32,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import msgspec
 
@@ -120,7 +120,8 @@ class PreferenceStore:
                 log.exception("preference store listener failed")
 
     def snapshot(self) -> dict[str, Any]:
-        return _copy(self._data)
+        data: dict[str, Any] = _copy(self._data)
+        return data
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback(changed, origin)`` after each change; returns the unsubscribe."""
@@ -161,7 +162,10 @@ def _merge(local: _Entry, remote: _Entry) -> _Entry:
     sub: dict[str, Meta] = {}
     for k in [*lsub, *(k for k in rsub if k not in lsub)]:
         lm, rm = lsub.get(k), rsub.get(k)
-        src, sub[k] = (remote, rm) if lm is None or (rm is not None and rm > lm) else (local, lm)
+        if lm is None or (rm is not None and rm > lm):
+            src, sub[k] = remote, cast(Meta, rm)  # not None: k is in lsub or in rsub
+        else:
+            src, sub[k] = local, lm
         if k in src.value:
             value[k] = src.value[k]
     return _Entry(value, *max(local.meta, remote.meta), sub=sub)

@@ -42,6 +42,7 @@ def peer_uid(sock: socket.socket) -> int | None:
     if opt is None:
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i"))
+    uid: int
     _pid, uid, _gid = struct.unpack("3i", creds)
     return uid
 
@@ -134,13 +135,17 @@ class PipeTransport:  # pragma: no cover - Windows only; NOT tested in CI (no Wi
 
     async def serve(self, factory: ProtocolFactory) -> Any:
         loop = asyncio.get_running_loop()
+        # start_serving_pipe/create_pipe_connection: ProactorEventLoop only, not in its base type
         servers = await loop.start_serving_pipe(factory, self.address)  # type: ignore[attr-defined]
         self._servers = list(servers)
         return _PipeServer(self._servers)
 
     async def connect(self, factory: ProtocolFactory) -> tuple[asyncio.BaseTransport, Any]:
         loop = asyncio.get_running_loop()
-        return await loop.create_pipe_connection(factory, self.address)  # type: ignore[attr-defined]
+        # ProactorEventLoop only (see serve)
+        pair: tuple[asyncio.BaseTransport, Any]
+        pair = await loop.create_pipe_connection(factory, self.address)  # type: ignore[attr-defined]
+        return pair
 
     def peer_ok(self, transport: asyncio.BaseTransport) -> bool:
         from ._winpeer import same_user

@@ -15,6 +15,9 @@ PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 TOKEN_QUERY = 0x0008
 TOKEN_USER = 1  # TOKEN_INFORMATION_CLASS.TokenUser
 
+# The type: ignores below: ctypes.WinDLL and ctypes.WinError exist only on Windows (typeshed
+# declares them under sys.platform == "win32"), and mypy checks this module on Linux.
+
 
 def _api() -> tuple[ctypes.WinDLL, ctypes.WinDLL]:  # type: ignore[name-defined]
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
@@ -37,7 +40,7 @@ def _api() -> tuple[ctypes.WinDLL, ctypes.WinDLL]:  # type: ignore[name-defined]
 
 def _check(ok: int) -> None:
     if not ok:
-        raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined]
+        raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined]  # Windows only
 
 
 def _user_sid(pid: int) -> bytes:

@@ -60,7 +60,7 @@ class FeedWriter:
         inserts = []
         for user_id, head, min_retained in sorted(rows):
             data = msgspec.Raw(p.encode(data_by_user[user_id]))
-            payload = p.encode(p.Change(head, kind, entity_id, version, data, ts))  # type: ignore[arg-type]
+            payload = p.encode(p.Change(head, kind, entity_id, version, data, ts))
             inserts.append((user_id, head, payload))
             seqs[user_id] = head
             self.appended.append(StoredChange(user_id, head, payload))
@@ -315,7 +315,8 @@ def patch_conversation(
 
 
 def _username(conn: Conn, user_id: int) -> str:
-    return conn.execute("SELECT username FROM users WHERE id=?", (user_id,)).fetchone()[0]
+    username: str = conn.execute("SELECT username FROM users WHERE id=?", (user_id,)).fetchone()[0]
+    return username
 
 
 def delete_conversation(
