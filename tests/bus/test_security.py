@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import pwd
@@ -281,16 +282,109 @@ async def test_follower_that_never_reads_is_dropped(
     writer.close()
 
 
-def test_windows_peer_check_fails_closed_where_it_cannot_tell() -> None:
-    """The named-pipe check refuses a peer whose user it cannot establish (here: no Win32 API;
-    on Windows: a process that is gone or cannot be queried). Its Win32 path is untested."""
-    from core.bus._transport import PipeTransport
-    from core.bus._winpeer import same_user
+def test_unix_peer_check_compares_the_real_peer_uid_with_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SO_PEERCRED on a real connected socket pair gives our uid; a peer whose uid is not ours
+    (here: our uid made to look different) is refused, and so is a socket it cannot ask."""
+    from core.bus._transport import UnixTransport, peer_uid
 
-    assert same_user(1234) is False
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    class Conn:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> socket.socket | None:
+            return self.sock if name == "socket" else None
+
+    transport = UnixTransport("/nonexistent/hub.sock")
+    try:
+        uid = os.getuid()
+        assert peer_uid(ours) == uid and peer_uid(theirs) == uid
+        assert transport.peer_ok(Conn(ours)) is True  # type: ignore[arg-type]
+        monkeypatch.setattr(os, "getuid", lambda: uid + 1)
+        assert transport.peer_ok(Conn(ours)) is False  # type: ignore[arg-type]
+        monkeypatch.undo()
+    finally:
+        ours.close()
+        theirs.close()
+    # Closed: its peer cannot be asked, so it is refused.
+    assert transport.peer_ok(Conn(ours)) is False  # type: ignore[arg-type]
+
+
+class FakeKernel32:
+    """The two named-pipe calls ``same_user`` makes, answering with given process ids."""
+
+    def __init__(self, client_pid: int, server_pid: int, ok: bool = True) -> None:
+        self.pids = {"client": client_pid, "server": server_pid}
+        self.ok = ok
+
+    def _answer(self, end: str, out: object) -> int:
+        out._obj.value = self.pids[end]  # type: ignore[attr-defined]  # ctypes.byref(ULONG)
+        return int(self.ok)
+
+    def GetNamedPipeClientProcessId(self, handle: int, out: object) -> int:
+        return self._answer("client", out)
+
+    def GetNamedPipeServerProcessId(self, handle: int, out: object) -> int:
+        return self._answer("server", out)
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "peer_sid", "want"),
+    [
+        ("peer", "me", "our-sid", True),  # we serve; the client runs as our user
+        ("peer", "me", "their-sid", False),  # we serve; the client is another user
+        ("me", "peer", "our-sid", True),  # we are the client; the hub is ours
+        ("me", "peer", "their-sid", False),  # we are the client; someone else took the name
+        ("peer", "me", None, False),  # the peer process is gone: cannot tell, refused
+    ],
+)
+def test_windows_peer_check_compares_the_other_ends_user(
+    monkeypatch: pytest.MonkeyPatch, client: str, server: str, peer_sid: str | None, want: bool
+) -> None:
+    """``same_user``'s decision with the Win32 calls answered by fakes (the real API is
+    untested here: no Windows runner): it asks about the other end of the pipe, whichever end
+    we are, and says True only for a process of our user."""
+    from core.bus import _winpeer
+
+    me, peer = os.getpid(), os.getpid() + 1
+    pids = {"me": me, "peer": peer}
+    sids = {me: b"our-sid"} | ({peer: peer_sid.encode()} if peer_sid else {})
+
+    def user_sid(pid: int) -> bytes:
+        if pid not in sids:
+            raise OSError(87, "no such process")
+        return sids[pid]
+
+    monkeypatch.setattr(_winpeer, "_api", lambda: (FakeKernel32(pids[client], pids[server]), None))
+    monkeypatch.setattr(_winpeer, "_user_sid", user_sid)
+    assert _winpeer.same_user(7) is want
+
+
+def test_windows_peer_check_fails_closed_where_it_cannot_tell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The named-pipe check refuses a peer whose user it cannot establish: the pipe query fails,
+    or there is no Win32 API at all (as on this platform); so does a transport with no pipe."""
+    from core.bus import _winpeer
+    from core.bus._transport import PipeTransport
+
+    if not hasattr(ctypes, "WinDLL"):
+        assert _winpeer.same_user(1234) is False  # no Win32 API: the real call, refused
+    me = os.getpid()
+    monkeypatch.setattr(_winpeer, "_api", lambda: (FakeKernel32(me, me, ok=False), None))
+    monkeypatch.setattr(_winpeer, "_check", lambda ok: None if ok else _raise(OSError(5)))
+    monkeypatch.setattr(_winpeer, "_user_sid", lambda pid: b"our-sid")
+    assert _winpeer.same_user(7) is False  # the query failed: even "ourselves" is refused
 
     class NoPipe:
         def get_extra_info(self, name: str) -> None:
             return None
 
     assert PipeTransport(r"\\.\pipe\concord-test").peer_ok(NoPipe()) is False  # type: ignore[arg-type]
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from core.bus import BroadcastChannel, LocalBus
+from core.bus import _hub as hub_module
 from core.bus._sync_state import (
     LOCAL,
     REMOTE,
@@ -334,16 +335,37 @@ async def test_first_member_has_nothing_to_fetch(open_bus) -> None:
             assert await handle.wait_synced() is False
 
 
-async def test_a_bus_gap_triggers_a_new_handshake(group) -> None:
-    (bus_a, a, _), (bus_b, b, hb) = await group(2)
-    wire = Wire(bus_b)
-    hb._apply_remote = lambda entries: None  # b misses the next broadcast
+async def test_a_bus_gap_triggers_a_new_handshake(group, monkeypatch) -> None:
+    """b really misses an update: its connection is down while a posts it and then more than
+    the hub's replay ring holds. On reconnecting the bus reports a gap, and b fetches the state
+    again (the update itself never reaches b's channel)."""
+    monkeypatch.setattr(hub_module, "RING_FRAMES", 5)
+    (bus_a, a, _), (bus_b, b, _) = await group(2)
+    assert bus_a.is_leader and not bus_b.is_leader
+    sent, received = Wire(bus_a), Wire(bus_b)
+    gaps: list[tuple[int, int]] = []
+    bus_b.add_listener("gap", lambda epoch, seq: gaps.append((epoch, seq)))
+    # The fault: b's connection drops and the hub stays unreachable for it until restored.
+    session = bus_b._session
+    assert session is not None and session.link is not None
+    real_connect = session.transport.connect
+
+    async def unreachable(factory: Any) -> Any:
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(session.transport, "connect", unreachable)
+    session.link.abort()
+    await wait_until(lambda: not session.connected)
     a.set("theme", "dark")
-    await wire.settle(bus_a)
-    del hb._apply_remote
-    assert b.get("theme") is None and wire.values("theme") == ["dark"]
-    bus_b._call("gap", bus_b.epoch, 0)  # what the bus does after e.g. a failover lost frames
+    await wait_until(lambda: sent.values("theme") == ["dark"])  # posted (a leads: in the hub)
+    with BroadcastChannel("filler", bus=bus_a) as filler:
+        for i in range(10):  # pushes the update out of the 5-frame replay ring
+            filler.post_message(i)
+    assert b.get("theme") is None
+    monkeypatch.setattr(session.transport, "connect", real_connect)
     await wait_until(lambda: b.get("theme") == "dark")
+    assert gaps and gaps[0][0] == bus_a.epoch
+    assert received.values("theme") == []  # not replayed: b got it from the new handshake
 
 
 async def test_throttle_on_the_bus(group) -> None:
@@ -412,7 +434,7 @@ async def test_malformed_frames_are_dropped(group, caplog) -> None:
         {"type": "update", "entries": {"layout": bad_sub}},
     ]:
         wire.channel.post_message(junk)
-    with caplog.at_level(logging.WARNING, logger="core.bus.sync_state"):
+    with caplog.at_level(logging.WARNING, logger="core.bus._sync_state"):
         await wire.settle(bus_a)
         a.set("theme", "dark")
         await wait_until(lambda: b.get("theme") == "dark")
