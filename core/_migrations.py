@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-log = logging.getLogger("concord.store")
+log = logging.getLogger(__name__)
 
 Step = str | Callable[[sqlite3.Connection], None]
 

@@ -20,6 +20,7 @@ from typing import Any
 from . import protocol as p
 from ._config import ClientConfig, ErrorInfo
 from ._drafts import DraftsMixin
+from .bus import LocalBus
 from .credentials import Credentials
 from .engine import SyncEngine, SyncStatus
 from .http import ServerApi
@@ -40,7 +41,7 @@ from .store import Applied, LocalStore
 # ClientConfig and ErrorInfo (core._config) are re-exported: they belong to the facade.
 __all__ = ["EVENTS", "Client", "ClientConfig", "ErrorInfo"]
 
-log = logging.getLogger("concord.client")
+log = logging.getLogger(__name__)
 
 EVENTS = (
     "conversation_changed",
@@ -104,6 +105,25 @@ class Client(DraftsMixin):
         if self.relay is not None:
             await self.relay.close()
         self.store.close()
+
+    @property
+    def sync_bus(self) -> LocalBus:
+        """The profile's sync bus this client has joined (docs/architecture.md §2.3): its epoch,
+        members and leader, and the bus for other state the profile's processes share (the
+        app's settings)."""
+        if self.relay is None:
+            raise RuntimeError("the client is not open")
+        return self.relay.bus
+
+    def cursor_id(self) -> str | None:
+        """The position in the server's change feed that the cache has applied (None before
+        the first full sync)."""
+        return self.store.cursor_id()
+
+    def outbox(self) -> list[OutboxEntry]:
+        """The durable outbox, oldest first: every action not yet settled, in any state
+        (queued, sent, held, failed)."""
+        return self.store.outbox()
 
     # --- leadership (called by the relay) --------------------------------------------------------
 

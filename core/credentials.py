@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from .http import NetworkError
 
-log = logging.getLogger("concord.credentials")
+log = logging.getLogger(__name__)
 
 SERVICE = "concord"
 _PLAINTEXT_BACKENDS = ("keyrings.alt", "PlaintextKeyring", "fail.Keyring", "null.Keyring")
@@ -29,7 +29,8 @@ class KeyringUnavailable(Exception):
     """No secure keyring backend; the message says why, in words for the user."""
 
 
-def _backend_problem() -> str | None:
+def backend_problem() -> str | None:
+    """Why the keyring cannot keep a sign-in securely (None: it can), in words for the user."""
     try:
         import keyring
     except ImportError:
@@ -63,7 +64,7 @@ class Credentials:
         self._source = source
 
     async def _call(self, fn_name: str, *args: str) -> str | None:
-        problem = await asyncio.to_thread(_backend_problem)
+        problem = await asyncio.to_thread(backend_problem)
         if problem:
             raise KeyringUnavailable(problem)
         import keyring

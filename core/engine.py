@@ -36,7 +36,7 @@ from .wake import watch_for_sleep
 # The policy's names are re-exported: callers import them from here.
 __all__ = ["EngineConfig", "SignInRequired", "SyncEngine", "SyncStatus", "reconnect_delay"]
 
-log = logging.getLogger("concord.engine")
+log = logging.getLogger(__name__)
 
 
 class SyncEngine(TokenMixin):

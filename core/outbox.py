@@ -25,7 +25,7 @@ from .engine import SignInRequired, SyncEngine, reconnect_delay
 from .http import ApiError, NetworkError
 from .model import OutboxEntry
 
-log = logging.getLogger("concord.outbox")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .client import Client, ClientConfig, ErrorInfo
     from .store import Applied
 
-log = logging.getLogger("concord.relay")
+log = logging.getLogger(__name__)
 CHANNEL = "concord.sync"
 
 

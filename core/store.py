@@ -34,7 +34,7 @@ __all__ = [
     "SchemaTooNew",
 ]
 
-log = logging.getLogger("concord.store")
+log = logging.getLogger(__name__)
 
 RECENT_MESSAGES = 200  # kept per conversation; older pages are fetched on demand
 

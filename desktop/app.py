@@ -14,7 +14,7 @@ from typing import Any
 
 from server import __version__
 
-log = logging.getLogger("concord.app")
+log = logging.getLogger(__name__)
 SETTING_KEYS = ("theme", "notifications", "remote_toasts")
 DEFAULT_SETTINGS = {"theme": "system", "notifications": True, "remote_toasts": False}
 
@@ -188,8 +188,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     prefs = PreferenceStore(
         {**DEFAULT_SETTINGS, **{k: saved[k] for k in SETTING_KEYS if k in saved}}
     )
-    assert client.relay is not None  # Client.open connects it; only close() drops it
-    settings_sync = sync_state(prefs, "settings", bus=client.relay.bus, sync_keys=SETTING_KEYS)
+    settings_sync = sync_state(prefs, "settings", bus=client.sync_bus, sync_keys=SETTING_KEYS)
 
     def on_prefs(changed: dict[str, Any], _origin: str) -> None:
         write_json(profile.config_dir / "settings.json", prefs.snapshot())
@@ -242,8 +241,7 @@ def _embedded_too_new(data_dir: Any) -> str | None:
     """Why the embedded server's database cannot be opened by this version (None: it can)."""
     import sqlite3
 
-    from server.storage import DB_VERSION
-    from server.storage._migrations import schema_version
+    from server.storage import DB_VERSION, schema_version
 
     path = data_dir / "concord.db"
     if not path.exists():
@@ -288,7 +286,7 @@ def log_status(client: Any) -> None:
         key = (status.state, status.detail, status.role)
         if not last or last[0] != key:
             last[:] = [key]
-            epoch = client.relay.bus.epoch if client.relay is not None else 0
+            epoch = client.sync_bus.epoch  # log_status is called on an open client
             log.info("status: %s (%s) as %s [sync epoch %d]", *key, epoch)
 
     client.on("status_changed", changed)

@@ -13,7 +13,7 @@ from typing import Any
 
 from core import Client, ClientConfig
 
-log = logging.getLogger("concord.demo")
+log = logging.getLogger(__name__)
 FRIEND = "demo-friend"
 LINES = [
     "Morning! Did the build go green?",

@@ -27,7 +27,7 @@ from server.storage import SQLiteStorage, Storage, UserExists
 from .instance import AppInstance
 from .profile import read_json, write_json
 
-log = logging.getLogger("concord.embedded")
+log = logging.getLogger(__name__)
 
 
 class EmbeddedServer:

@@ -26,7 +26,7 @@ from typing import Any
 
 from core.bus import BroadcastChannel, LocalBus, MessageEvent
 
-log = logging.getLogger("concord.app")
+log = logging.getLogger(__name__)
 CHANNEL = "concord.app"
 
 

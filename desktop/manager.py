@@ -22,7 +22,7 @@ from ui.tasks import error_text, spawn
 
 from .windows import AppWindow, ConversationWindow, MainWindow
 
-log = logging.getLogger("concord.app")
+log = logging.getLogger(__name__)
 RESCUE_MS = 500  # a pane showing a conversation that is gone takes its draft first
 
 

@@ -38,11 +38,11 @@ async def check_qt() -> str:
 async def check_keyring() -> str:
     import keyring
 
-    from core.credentials import _backend_problem
+    from core.credentials import backend_problem
 
     backend = type(keyring.get_keyring())
     name = f"{backend.__module__}.{backend.__name__}"  # every backend's class is "Keyring"
-    problem = await asyncio.to_thread(_backend_problem)
+    problem = await asyncio.to_thread(backend_problem)
     if problem:
         return f"no secure backend ({name}): sign-in is kept for the session only"
     return f"secure backend {name}"

@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Any
 
-log = logging.getLogger("concord.hook")
+log = logging.getLogger(__name__)
 
 
 def install(client: Any) -> None:

@@ -23,7 +23,7 @@ from .metrics import LatencyMiddleware, Metrics
 from .settings import Settings
 from .storage import SQLiteStorage, Storage
 
-log = logging.getLogger("concord.server")
+log = logging.getLogger(__name__)
 
 # Streams end on *our* shutdown signal (FeedHub.begin_shutdown sends ``bye``), not on
 # sse-starlette's process-global flag, which would also cut other apps in the same process.

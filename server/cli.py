@@ -16,6 +16,8 @@ from pathlib import Path
 
 from . import __version__
 
+log = logging.getLogger(__name__)
+
 # The server's modules are imported by the commands that use them, so that ``--version`` and
 # ``--help`` answer at once (a budget the installers' smoke test checks).
 
@@ -55,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     server = ConcordServer(
         create_app(settings), host=args.host, port=args.port, log_level=args.log_level
     )
-    logging.getLogger("concord.server").info(
+    log.info(
         "Concord server %s on http://%s:%d (data in %s)",
         __version__,
         args.host,

@@ -13,7 +13,7 @@ from core import protocol as p
 
 from .storage import DomainError
 
-log = logging.getLogger("concord.server")
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):

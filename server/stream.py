@@ -33,7 +33,7 @@ from .storage import TokenInfo
 
 CATCH_UP_PAGE = 500
 
-log = logging.getLogger("concord.server")
+log = logging.getLogger(__name__)
 
 
 def _event(event: str, obj: object, retry: int | None = None) -> bytes:

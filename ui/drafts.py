@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QPlainTextEdit
 
-log = logging.getLogger("concord.ui")
+log = logging.getLogger(__name__)
 
 # A keystroke reaches the cache and the bus at most this long after it was typed (a throttle,
 # not a debounce: steady typing is mirrored too), so other windows show it within ~300 ms.

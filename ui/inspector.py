@@ -149,7 +149,7 @@ class SyncInspector(QWidget):
         status = client.status
         engine = getattr(client, "engine", None)
         relay = getattr(client, "relay", None)
-        bus = getattr(relay, "bus", None)
+        bus = client.sync_bus if relay is not None else None
         values = {"state": f"{status.state} — {status.detail}"}
         leading = relay.leading if relay is not None else status.role == "leader"
         values["role"] = (
@@ -162,7 +162,7 @@ class SyncInspector(QWidget):
             values["epoch"] = str(bus.epoch)
             where = "across processes" if bus.cross_process else "this process only"
             values["members"] = f"{len(bus.members())} on the bus ({where})"
-        cursor = client.store.cursor_id()
+        cursor = client.cursor_id()
         values["cursor"] = cursor or "none yet (before the first full sync)"
         fresh = engine.status if engine is not None else status  # the engine's is the newest
         head = getattr(fresh, "head", None)  # the server's head, should the status carry it
@@ -174,7 +174,7 @@ class SyncInspector(QWidget):
         else:
             values["streams"] = "0 here (the leader's process holds the stream)"
         states: dict[str, int] = {}
-        for entry in client.store.outbox():
+        for entry in client.outbox():
             states[entry.state] = states.get(entry.state, 0) + 1
         values["outbox"] = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "empty"
         return values

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-log = logging.getLogger("concord.ui")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ErrorHandler = Callable[[BaseException], None]

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-log = logging.getLogger("concord.ui")
+log = logging.getLogger(__name__)
 
 THEMES = ("system", "light", "dark")
 _Role, _Group = QPalette.ColorRole, QPalette.ColorGroup

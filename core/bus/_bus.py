@@ -19,7 +19,7 @@ from ._session import Session
 from ._state import Provider, StateBroker
 from ._transport import make_transport
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 BUS_EVENTS = ("leader_changed", "gap", "members_changed")
 MAX_SEEN = 4096

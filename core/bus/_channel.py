@@ -17,7 +17,7 @@ from ._frames import decode_json, encode_json
 if TYPE_CHECKING:
     from ._bus import LocalBus
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # messages delivered per loop callback; the rest waits for the next one
 EVENT_TYPES = ("message", "messageerror")

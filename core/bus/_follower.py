@@ -19,7 +19,7 @@ from ._frames import FrameError, FrameReader, frame, pack_len
 if TYPE_CHECKING:
     from ._session import Session
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 
 class Link(asyncio.Protocol):

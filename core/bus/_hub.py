@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._bus import LocalBus
     from ._transport import Transport
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 MAX_BUFFERED = 16 << 20  # bytes queued for one follower before it is dropped as too slow
 STALL_S = 5.0  # a follower that reads nothing for this long is dropped

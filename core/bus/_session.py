@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ._runtime import ScopePaths
     from ._transport import Transport
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 HOLDOFF_S = 1.0  # after stepping down / a handover to someone else: don't race for the lock
 WELCOME_S = 3.0

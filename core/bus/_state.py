@@ -23,7 +23,7 @@ from . import _frames as F
 if TYPE_CHECKING:
     from ._bus import LocalBus
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 Provider = Callable[[], Any]
 

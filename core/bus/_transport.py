@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-log = logging.getLogger("core.bus")
+log = logging.getLogger(__name__)
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 

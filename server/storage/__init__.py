@@ -1,6 +1,6 @@
 """Persistence behind one interface; no SQL outside this package."""
 
-from ._migrations import DB_VERSION, SchemaTooNew
+from ._migrations import DB_VERSION, SchemaTooNew, schema_version
 from .base import (
     Deleted,
     DomainError,
@@ -37,4 +37,5 @@ __all__ = [
     "UserExists",
     "VersionConflict",
     "WriteResult",
+    "schema_version",
 ]

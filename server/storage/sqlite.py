@@ -22,7 +22,7 @@ from .base import FeedState, Storage, StoredChange, TokenInfo, UserExists, Write
 
 T = TypeVar("T")
 
-log = logging.getLogger("concord.server")
+log = logging.getLogger(__name__)
 
 
 class SQLiteStorage(Storage):

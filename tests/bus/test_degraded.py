@@ -16,7 +16,9 @@ from .helpers import listen
 
 
 def bus_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "core.bus" and r.levelno >= logging.WARNING]
+    return [
+        r for r in caplog.records if r.name.startswith("core.bus.") and r.levelno >= logging.WARNING
+    ]
 
 
 async def check_in_process(bus: LocalBus) -> None:

@@ -174,7 +174,7 @@ def test_a_launch_on_a_desktop_with_a_tray_warns_nothing(tmp_path: Path) -> None
             )
             try:
                 deadline = time.monotonic() + 60
-                while "concord.app: ready" not in log.read_text() and proc.poll() is None:
+                while "desktop.app: ready" not in log.read_text() and proc.poll() is None:
                     assert time.monotonic() < deadline, log.read_text()[-3000:]
                     time.sleep(0.1)
                 time.sleep(0.5)  # any late unread change sets the badge again
@@ -182,5 +182,5 @@ def test_a_launch_on_a_desktop_with_a_tray_warns_nothing(tmp_path: Path) -> None
                 proc.terminate()
                 code = proc.wait(20)
     output = log.read_text()
-    assert code == 0 and "concord.app: ready" in output, output[-3000:]
+    assert code == 0 and "desktop.app: ready" in output, output[-3000:]
     _no_warnings(output)

@@ -60,13 +60,13 @@ class ErrorLog(logging.Handler):
 
     def attach(self) -> None:
         # uvicorn re-applies its logging config per server, which drops foreign handlers.
-        for name in ("concord.server", "uvicorn.error"):
+        for name in ("server", "uvicorn.error"):
             logger = logging.getLogger(name)
             if self not in logger.handlers:
                 logger.addHandler(self)
 
     def detach(self) -> None:
-        for name in ("concord.server", "uvicorn.error"):
+        for name in ("server", "uvicorn.error"):
             logging.getLogger(name).removeHandler(self)
 
 

@@ -77,7 +77,7 @@ def skips(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_a_page_with_unknown_kinds_and_fields_applies_what_it_knows(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="concord.store")
+    caplog.set_level(logging.INFO, logger="core.store")
     page = p.decode(json.dumps(NEWER_PAGE), p.ChangePage)
     store = LocalStore(tmp_path / "c.db", apply_log=True)
     try:
@@ -181,7 +181,7 @@ def inject(server: LiveServer, user: str, kind: str, entity: str, data: Any, **e
 async def test_the_stream_passes_over_unknown_kinds(
     live_server: LiveServer, clients, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="concord.store")
+    caplog.set_level(logging.INFO, logger="core.store")
     a = await clients(live_server.url, "alice", "d1")
     await wait_until(lambda: a.status.state == "live", what="alice live")
     view = await a.create_conversation("before")
