@@ -20,6 +20,7 @@ from typing import Any
 from . import protocol as p
 from ._config import ClientConfig, ErrorInfo
 from ._drafts import DraftsMixin
+from ._events import EVENTS
 from .bus import LocalBus
 from .credentials import Credentials
 from .engine import SyncEngine, SyncStatus
@@ -43,18 +44,6 @@ __all__ = ["EVENTS", "Client", "ClientConfig", "ErrorInfo"]
 
 log = logging.getLogger(__name__)
 
-EVENTS = (
-    "conversation_changed",
-    "conversation_removed",
-    "messages_added",
-    "status_changed",
-    "conflict",
-    "error",
-    "trace",  # (source, text): SSE events and bus messages, for the sync inspector
-    "outbox_changed",  # (unsettled count): actions not yet acknowledged and applied
-    "draft_changed",  # (conversation id, text): this device's unsent text there changed
-    "draft_restored",  # (conversation id, text): a refused send's text was put back
-)
 
 
 class Client(DraftsMixin):
@@ -388,7 +377,7 @@ class Client(DraftsMixin):
     async def create_conversation(
         self, title: str, members: tuple[str, ...] | list[str] = ()
     ) -> ConversationView:
-        title = _check_title(title)
+        title = p.clean_title(title)
         cid = str(uuid.uuid4())
         self._enqueue("create", cid, {"title": title, "members": sorted(set(members) - {self.me})})
         return self._views[cid]
@@ -396,7 +385,7 @@ class Client(DraftsMixin):
     async def rename_conversation(self, conversation_id: str, title: str) -> None:
         view = self._require(conversation_id)
         self._enqueue(
-            "patch", conversation_id, {"title": _check_title(title), "base_version": view.version}
+            "patch", conversation_id, {"title": p.clean_title(title), "base_version": view.version}
         )
 
     async def set_pinned(self, conversation_id: str, pinned: bool) -> None:
@@ -502,11 +491,3 @@ class Client(DraftsMixin):
             while self._unsettled():
                 await self._changed.wait()
 
-
-def _check_title(title: str) -> str:
-    title = title.strip()
-    if not title:
-        raise ValueError("a title must not be blank")
-    if len(title) > p.MAX_TITLE_CHARS:
-        raise ValueError(f"a title is at most {p.MAX_TITLE_CHARS} characters")
-    return title

@@ -312,6 +312,16 @@ def decode(data: bytes | str, type_: type[T]) -> T:
         raise MalformedError(f"malformed JSON: {exc}") from None
 
 
+def clean_title(title: str) -> str:
+    """A conversation title as sent: stripped; ValueError if blank or too long."""
+    title = title.strip()
+    if not title:
+        raise ValueError("a title must not be blank")
+    if len(title) > MAX_TITLE_CHARS:
+        raise ValueError(f"a title is at most {MAX_TITLE_CHARS} characters")
+    return title
+
+
 def body_too_long(body: str) -> bool:
     return len(body.encode("utf-8")) > MAX_BODY_BYTES
 

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from core.bus import LocalBus
+
 from ._harness import Child
 from .helpers import Buses
 
@@ -41,3 +43,17 @@ async def buses(scope: str, runtime_dir: str) -> AsyncIterator[Buses]:
     b = Buses(scope, runtime_dir)
     yield b
     await b.close_all()
+
+
+@pytest.fixture
+async def open_bus(scope: str, runtime_dir: str):
+    """``await open_bus()``: one more member of the test's scope (closed afterwards)."""
+    buses: list[LocalBus] = []
+
+    async def factory() -> LocalBus:
+        buses.append(await LocalBus.open(scope=scope, runtime_dir=runtime_dir))
+        return buses[-1]
+
+    yield factory
+    for bus in reversed(buses):
+        await bus.close()

@@ -6,11 +6,8 @@ import asyncio
 import importlib
 import json
 import logging
-import os
-import sys
 import uuid
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,8 +25,6 @@ from core.bus._sync_state import (
 
 # Once core.bus exports the function, the attribute core.bus.sync_state is that function.
 sync_state_module = importlib.import_module("core.bus._sync_state")
-ROOT = Path(__file__).resolve().parents[2]
-CHILD = Path(__file__).with_name("_sync_state_child.py")
 CHANNEL = "sync-state:prefs"
 
 
@@ -63,20 +58,6 @@ class Wire:
         with BroadcastChannel(CHANNEL, bus=bus) as channel:
             channel.post_message(marker)
             await wait_until(lambda: marker in self.frames)
-
-
-@pytest.fixture
-async def open_bus(scope: str, runtime_dir: str):
-    """``await open_bus()``: one more member of the test's scope (closed afterwards)."""
-    buses: list[LocalBus] = []
-
-    async def factory() -> LocalBus:
-        buses.append(await LocalBus.open(scope=scope, runtime_dir=runtime_dir))
-        return buses[-1]
-
-    yield factory
-    for bus in reversed(buses):
-        await bus.close()
 
 
 Member = tuple[LocalBus, PreferenceStore, SyncHandle]
@@ -440,70 +421,3 @@ async def test_malformed_frames_are_dropped(group, caplog) -> None:
         await wait_until(lambda: b.get("theme") == "dark")
     assert b.get("layout") is None and a.get("layout") is None
     assert sum("malformed" in r.message for r in caplog.records) == 12  # 6 frames x 2 members
-
-
-class DictStore:
-    """The least a store needs (ObservableStore): get, update with origin, subscribe."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.listeners: list[Callable[[dict[str, Any], str], None]] = []
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def update(self, values: Mapping[str, Any], *, origin: str = LOCAL) -> None:
-        self.data.update(values)
-        for listener in self.listeners:
-            listener(dict(values), origin)
-
-    def subscribe(self, callback: Callable[[dict[str, Any], str], None]) -> Callable[[], None]:
-        self.listeners.append(callback)
-        return lambda: self.listeners.remove(callback)
-
-
-async def test_any_store_with_the_protocol(open_bus, caplog) -> None:
-    a, b = DictStore(), DictStore()
-    async with (
-        sync_state(a, "prefs", bus=await open_bus()),
-        sync_state(b, "prefs", bus=await open_bus()),
-    ):
-        a.update({"zoom": {1, 2}})  # not JSON: logged, not synced
-        a.update({"zoom": 1.25})
-        await wait_until(lambda: b.get("zoom") == 1.25)
-    assert "not a JSON value" in caplog.text
-
-
-# -- two processes ---------------------------------------------------------------------------
-
-
-async def test_two_processes(open_bus, scope: str, runtime_dir: str) -> None:
-    store = PreferenceStore({"theme": "light"})
-    async with sync_state(store, "prefs", bus=await open_bus()):
-        store.set("sidebar_width", 300)  # before the child exists: it must catch up on start
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(CHILD),
-            scope,
-            runtime_dir,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-        )
-        try:
-            async with asyncio.timeout(20):
-                line = await child.stdout.readline()
-                assert json.loads(line) == {"synced": {"theme": "light", "sidebar_width": 300}}
-                store.set("theme", "dark")
-                await wait_until(lambda: store.get("font_size") == 15, seconds=20)
-                assert json.loads(await child.stdout.readline()) == {
-                    "wrote": {"theme": "dark", "sidebar_width": 300, "font_size": 15}
-                }
-                child.stdin.write(b"bye\n")
-                await child.stdin.drain()
-                assert await child.wait() == 0
-        finally:
-            if child.returncode is None:
-                child.kill()
-                await child.wait()
