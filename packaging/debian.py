@@ -51,9 +51,9 @@ def is_elf(path: Path) -> bool:
         return f.read(4) == b"\x7fELF"
 
 
-def stage(bundle: Path, host_libs: Iterable[str], root: Path, app_id: str) -> Path:
-    """Lay out the package's files under ``root`` (a fresh directory); return the bundle's new
-    home (``root/usr/lib/concord``)."""
+def stage(bundle: Path, host_libs: Iterable[str], root: Path, app_id: str) -> None:
+    """Lay out the package's files under ``root`` (a fresh directory): the bundle at
+    ``usr/lib/concord`` without the host libraries, /usr/bin links, desktop files, docs."""
     shutil.rmtree(root, ignore_errors=True)
     home = root / "usr" / "lib" / "concord"
     shutil.copytree(bundle, home, symlinks=True)
@@ -79,7 +79,6 @@ def stage(bundle: Path, host_libs: Iterable[str], root: Path, app_id: str) -> Pa
         )
     doc = share / "doc" / "concord"
     _copy(LINUX_FILES / "copyright", doc / "copyright")
-    return home
 
 
 def _copy(src: Path, dest: Path) -> None:

@@ -43,7 +43,6 @@ def stage(bundle: Path, stage_dir: Path, app_id: str, python_license: Path) -> N
 def add_host_licenses(stage_dir: Path, host_libs: Iterable[str]) -> list[str]:
     """Copy the Debian copyright file of every package a bundled host library came from into
     ``licenses/``; returns those packages. Fails if a library belongs to no package."""
-    internal = stage_dir / "_internal"
     packages: set[str] = set()
     for name in sorted(set(host_libs)):
         found = _owner(name)
@@ -55,7 +54,6 @@ def add_host_licenses(stage_dir: Path, host_libs: Iterable[str]) -> list[str]:
         if not src.is_file():
             raise SystemExit(f"{package} has no {src}: its licence cannot be shipped")
         shutil.copyfile(src, stage_dir / "licenses" / f"{package}.copyright")
-    assert internal.is_dir()
     return sorted(packages)
 
 
