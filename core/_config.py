@@ -38,10 +38,3 @@ class ClientConfig:
     def profile_key(self) -> str:
         ident = self.profile or f"{self.server_url.rstrip('/').lower()}\0{self.username}"
         return hashlib.sha256(f"{ident}\0{self.username}".encode()).hexdigest()[:20]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    kind: str  # "rejected" | "keyring" | "sign_in" | "protocol"
-    message: str
-    conversation_id: str | None = None

@@ -5,26 +5,28 @@ refused for good puts its text back (``draft_restored``: a composer being typed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .sync_messages import DraftChanged
 
 if TYPE_CHECKING:
-    from .model import ConversationView
+    from .events import ClientEvents
     from .outbox import Rejected
-    from .relay import Relay
+    from .read_model import ReadModel
     from .store import LocalStore
+    from .sync_messages import SyncChannel
 
 
-class DraftsMixin:
-    """The draft half of :class:`core.client.Client` (which provides these attributes)."""
+class Drafts:
+    """This device's drafts (what :class:`core.client.Client`'s draft methods do)."""
 
-    store: LocalStore
-    relay: Relay | None
-    _listeners: dict[str, list[Callable[..., None]]]
-    _views: dict[str, ConversationView]
-
-    def _emit(self, event: str, *args: Any) -> None:
-        raise NotImplementedError
+    def __init__(
+        self, store: LocalStore, model: ReadModel, events: ClientEvents, channel: SyncChannel
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.events = events
+        self.channel = channel
 
     def draft(self, conversation_id: str) -> str:
         """This device's unsent text for a conversation ("" when there is none)."""
@@ -50,23 +52,25 @@ class DraftsMixin:
         return text
 
     def _draft_changed(self, conversation_id: str, text: str) -> None:
-        self._emit("draft_changed", conversation_id, text)
-        if self.relay is not None:
-            self.relay.post_draft(conversation_id)
+        self.events.draft_changed.emit(conversation_id, text)
+        self.channel.post(DraftChanged(cid=conversation_id))
 
-    def _resync_drafts(self) -> None:
+    def resync(self) -> None:
         """After a bus gap: every draft as the cache has it (listeners ignore what they show)."""
-        if not self._listeners["draft_changed"]:
+        if not self.events.draft_changed.connected:
             return
         drafts = self.store.drafts()
-        for cid in set(self._views) | set(drafts):
-            self._emit("draft_changed", cid, drafts.get(cid, ""))
+        for cid in set(self.model.conversation_ids()) | set(drafts):
+            self.events.draft_changed.emit(cid, drafts.get(cid, ""))
 
-    def _draft_changed_elsewhere(self, conversation_id: str) -> None:
-        """Another process changed a draft: the text is read from the shared cache."""
-        self._emit("draft_changed", conversation_id, self.store.draft(conversation_id))
+    def changed_elsewhere(self, conversation_id: str, restored: str | None = None) -> None:
+        """Another process changed a draft: the text is read from the shared cache;
+        ``restored``: a refused send's text it put back."""
+        self.events.draft_changed.emit(conversation_id, self.store.draft(conversation_id))
+        if restored is not None:
+            self.events.draft_restored.emit(conversation_id, restored)
 
-    def _restore_refused(self, rejected: Rejected) -> None:
+    def restore_refused(self, rejected: Rejected) -> None:
         """A send refused for good: its text goes back into the draft (after what is there).
         ``draft_restored`` tells a composer being typed in to append it, not to drop it."""
         text = (rejected.body or {}).get("body") if rejected.op == "send" else None
@@ -77,6 +81,5 @@ class DraftsMixin:
         if text in old:
             return
         self.set_draft(cid, f"{old.rstrip()}\n\n{text}" if old.strip() else text)
-        self._emit("draft_restored", cid, text)
-        if self.relay is not None:
-            self.relay.post_draft(cid, restored=text)
+        self.events.draft_restored.emit(cid, text)
+        self.channel.post(DraftChanged(cid=cid, restored=text))

@@ -27,9 +27,8 @@ from urllib.parse import urlsplit
 from . import protocol as p
 from ._aio import wait_event
 from ._policy import EngineConfig, SignInRequired, SyncStatus, reconnect_delay
-from ._tokens import TokenMixin
 from .credentials import Credentials
-from .http import ApiError, NetworkError, ServerApi, WrongContentType
+from .http import ApiError, NetworkError, ServerApi, TokenAuth, WrongContentType
 from .store import Applied, LocalStore
 from .wake import watch_for_sleep
 
@@ -39,7 +38,9 @@ __all__ = ["EngineConfig", "SignInRequired", "SyncEngine", "SyncStatus", "reconn
 log = logging.getLogger(__name__)
 
 
-class SyncEngine(TokenMixin):
+class SyncEngine:
+    """Keeps the cache in step with the server; its requests are signed by :attr:`tokens`."""
+
     def __init__(
         self,
         api: ServerApi,
@@ -54,8 +55,8 @@ class SyncEngine(TokenMixin):
     ) -> None:
         self.api = api
         self.store = store
-        self.credentials = credentials
-        self.username = username
+        self.tokens = TokenAuth(api, credentials, username=username)
+        self.tokens.sign_in_required.connect(self._show_sign_in_required)
         self.on_applied = on_applied
         self.on_status = on_status
         self.on_error = on_error
@@ -72,20 +73,35 @@ class SyncEngine(TokenMixin):
         self._sync_lock = asyncio.Lock()  # one pull or full sync at a time (single flight)
         self._wake_poll = asyncio.Event()
         self._wake_stream = asyncio.Event()
-        self._signed_in = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stream_task: asyncio.Task[None] | None = None
         self._poll_interval = self.config.poll_min_s
         self.sse_disabled = False  # the server said 204: do not reconnect the stream
         self.live_once = False  # the last connection reached ``hello`` (resets the backoff)
-        self._need_sign_in = False  # the server refused us even with fresh tokens
         self._background: set[asyncio.Task[None]] = set()
         self.on_trace: Callable[[str, str], None] = lambda source, text: None
         self.on_reachable: list[Callable[[], None]] = []
-        self.password: str | None = None  # given to the client (tests, scripts): used again
         self._unreachable = False  # the last attempt (stream or poll) did not reach the server
         self._last_error: str | None = None
         self._stream_retry_at = 0.0  # monotonic time of the stream's next attempt
+
+    # --- signing in (the client's entry points; :attr:`tokens` does it) --------------------------
+
+    @property
+    def password(self) -> str | None:
+        """A password the client was given (tests, scripts): signed in with again when there is
+        no refresh token."""
+        return self.tokens.password
+
+    @password.setter
+    def password(self, password: str | None) -> None:
+        self.tokens.password = password
+
+    async def sign_in(self, password: str) -> None:
+        await self.tokens.sign_in(password)
+
+    def _show_sign_in_required(self) -> None:
+        self._set_status("sign_in_required", "Sign-in required")
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -139,7 +155,7 @@ class SyncEngine(TokenMixin):
         """Show "Offline — can't reach <host>" (or the local server is restarting) and the time
         until the sooner of the stream's next attempt and the next poll."""
         waits = [max(0.0, self._stream_retry_at - time.monotonic())]
-        if self.visible and self._signed_in.is_set():
+        if self.visible and self.tokens.signed_in:
             waits.append(self._poll_interval)
         retry = min(waits)
         if self.config.local_server:
@@ -158,7 +174,7 @@ class SyncEngine(TokenMixin):
 
     async def full_sync(self) -> None:
         async with self._sync_lock:
-            snap = await self.call(self.api.snapshot, self.config.snapshot_messages)
+            snap = await self.api.snapshot(self.config.snapshot_messages)
             done = self.store.apply_snapshot(snap)
             self.status = replace(self.status, cursor=self.store.cursor_id())
             self.on_applied(done)
@@ -172,7 +188,7 @@ class SyncEngine(TokenMixin):
                 if cursor is None:
                     break
                 try:
-                    page = await self.call(self.api.changes, cursor)
+                    page = await self.api.changes(cursor)
                 except ApiError as exc:
                     if exc.status == 410:
                         break
@@ -197,7 +213,7 @@ class SyncEngine(TokenMixin):
             if self.status.state not in ("polling", "unreachable"):  # no flicker per attempt
                 self._set_status("connecting" if attempt == 0 else "reconnecting", "Connecting")
             try:
-                await self.ensure_token()
+                await self.tokens.ensure_token()
                 if self.store.cursor() is None:
                     await self.full_sync()
                 retry = await self._consume_stream()
@@ -205,26 +221,26 @@ class SyncEngine(TokenMixin):
                     server_retry_s = retry
             except SignInRequired:
                 self._went_down()
-                await self._signed_in.wait()
+                await self.tokens.wait_signed_in()
                 attempt = 0
                 continue
             except ApiError as exc:
                 self._unreachable, self._last_error = False, str(exc)  # the server answered
                 if exc.status == 401 and refreshed:  # refused right after a refresh
                     refreshed = False
-                    if not self.credentials.mints:  # the user signs in
+                    if not self.tokens.mints:  # the user signs in
                         self._went_down()
-                        self.signed_out()
+                        self.tokens.signed_out()
                         continue
                     # A minted token: the local server is not ready; back off, then refresh.
                 elif exc.status == 401:
                     refreshed = True
                     try:
-                        await self.refresh_access()
+                        await self.tokens.refresh_access()
                         continue
                     except SignInRequired:
                         self._went_down()
-                        self.signed_out()
+                        self.tokens.signed_out()
                         refreshed = False
                         continue
                     except NetworkError as err:  # the refresh did not get through: back off
@@ -323,7 +339,7 @@ class SyncEngine(TokenMixin):
                     elif event.event == "reset":
                         await self.full_sync()
                     elif event.event == "reauth":
-                        self._spawn(self._reauth())
+                        self._spawn(self.tokens.reauth())
                     elif event.event == "bye":
                         self.live_once = False
                         return retry
@@ -337,12 +353,6 @@ class SyncEngine(TokenMixin):
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _reauth(self) -> None:
-        try:
-            await self.refresh_access()
-        except (SignInRequired, ApiError, NetworkError) as exc:
-            log.info("reauth failed: %s", exc)
 
     # --- polling fallback ------------------------------------------------------------------------
 
@@ -400,7 +410,7 @@ class SyncEngine(TokenMixin):
         while True:
             self._wake_poll.clear()
             down_for = time.monotonic() - self._not_live_since
-            if self.live or not self.visible or not self._signed_in.is_set():
+            if self.live or not self.visible or not self.tokens.signed_in:
                 await self._wake_poll.wait()
                 continue
             if down_for < cfg.poll_after_s:

@@ -3,19 +3,31 @@
 
 Every failure is one of two exceptions: :class:`ApiError` (the server answered with an error
 status; ``.status``/``.code`` say which) or :class:`NetworkError` (no usable answer: refused,
-reset, timed out, not JSON, or not what the protocol says).
+reset, timed out, not JSON, or not what the protocol says). A request that needs a token and
+cannot get one raises :class:`core._policy.SignInRequired`.
+
+:class:`TokenAuth` (an ``httpx.Auth``) owns the session's tokens and signs the requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from . import protocol as p
+from ._policy import SignInRequired
+from .signal import Signal
 from .sse import ServerSentEvent, SSEResponseError, stream_events
+
+if TYPE_CHECKING:  # credentials imports NetworkError from here
+    from .credentials import Credentials
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -77,7 +89,7 @@ class ServerApi:
         heartbeat_s: float = p.HEARTBEAT_S,
     ) -> None:
         self.base = server_url.rstrip("/") + p.API_PREFIX
-        self.access_token: str | None = None
+        self.auth: TokenAuth | None = None  # set by the TokenAuth made for this api
         self.heartbeat_s = heartbeat_s
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -88,9 +100,6 @@ class ServerApi:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
 
     async def _call(
         self,
@@ -103,7 +112,7 @@ class ServerApi:
         auth: bool = True,
         op_id: str | None = None,
     ) -> T:
-        headers = self._auth() if auth else {}
+        headers: dict[str, str] = {}
         if op_id is not None:
             headers["Idempotency-Key"] = op_id
         content = None
@@ -112,7 +121,12 @@ class ServerApi:
             headers["Content-Type"] = "application/json"
         try:
             resp = await self._client.request(
-                method, self.base + path, content=content, headers=headers, params=params
+                method,
+                self.base + path,
+                content=content,
+                headers=headers,
+                params=params,
+                auth=self.auth if auth else None,
             )
         except httpx.HTTPError as exc:
             raise NetworkError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
@@ -185,7 +199,7 @@ class ServerApi:
             self._client,
             self.base + "/events",
             last_event_id=last_event_id,
-            headers=self._auth(),
+            headers=self.auth.headers() if self.auth else {},
             timeout=timeout,
         )
         try:
@@ -200,3 +214,141 @@ class ServerApi:
             raise WrongContentType(str(exc)) from None
         except httpx.HTTPError as exc:
             raise NetworkError(f"events: {type(exc).__name__}: {exc}") from exc
+
+
+class TokenAuth(httpx.Auth):
+    """The session's tokens, and the ``httpx.Auth`` that signs ``api``'s requests with them.
+
+    The one owner of the access token (in memory), the refresh token (kept by ``credentials``:
+    the keyring, or minted by the embedded server) and a password the client was given. Every
+    request of ``api`` except ``auth/*`` gets a token first and, answered ``401``, is sent once
+    more after one refresh. ``sign_in_required`` fires (and :class:`SignInRequired` is raised)
+    only when the server refused a fresh token. The event stream only carries the header: the
+    engine answers its ``401`` itself (docs/architecture.md §5.3).
+    """
+
+    def __init__(self, api: ServerApi, credentials: Credentials, *, username: str) -> None:
+        self.api = api
+        self.credentials = credentials
+        self.username = username
+        self.access_token: str | None = None  # None: the next request refreshes first
+        self.password: str | None = None  # given to the client (tests, scripts): used again
+        self.sign_in_required: Signal[[]] = Signal("sign_in_required")
+        self._need_sign_in = False  # the server refused us even with fresh tokens
+        self._signed_in = asyncio.Event()
+        api.auth = self  # signs every request of ``api`` from now on
+
+    # --- httpx.Auth ------------------------------------------------------------------------------
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """A token first; a ``401`` is answered with one refresh and the request sent again
+        (a refused refresh signs out and raises :class:`SignInRequired`)."""
+        await self.ensure_token()
+        request.headers.update(self.headers())
+        response = yield request
+        if response.status_code != 401:
+            return
+        await response.aread()  # read before refreshing, as a refused request always was
+        try:
+            await self.refresh_access()
+        except SignInRequired:
+            self.signed_out()
+            raise
+        request.headers.update(self.headers())
+        yield request
+
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header for the current access token (none without one)."""
+        return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
+
+    # --- state -----------------------------------------------------------------------------------
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether the session holds a token the server gave (cleared on "sign-in required")."""
+        return self._signed_in.is_set()
+
+    async def wait_signed_in(self) -> None:
+        await self._signed_in.wait()
+
+    @property
+    def mints(self) -> bool:
+        """Refresh tokens are minted by the embedded server: a refused one is minted again."""
+        return self.credentials.mints
+
+    # --- sign-in and refresh ---------------------------------------------------------------------
+
+    async def sign_in(self, password: str) -> None:
+        tokens = await self.api.sign_in(self.username, password)
+        self._need_sign_in = False
+        self._use_access(tokens.access_token, tokens.expires_at)
+        await self.credentials.save_refresh_token(tokens.refresh_token)
+
+    async def _sign_in_again(self, password: str) -> None:
+        try:
+            await self.sign_in(password)
+        except ApiError as exc:
+            if exc.status in (400, 401, 403, 422):
+                raise SignInRequired(exc.message) from None
+            raise
+
+    def _use_access(self, token: str, expires_at: int) -> None:
+        self.access_token = token
+        self.credentials.access_token = token
+        self.credentials.access_expires_at = expires_at
+        self._signed_in.set()
+
+    async def refresh_access(self) -> None:
+        """A new access token from the refresh token; SignInRequired when that is refused
+        (a minted token that is refused is minted once more first)."""
+        for _ in range(2 if self.credentials.mints else 1):
+            refresh = await self.credentials.refresh_token()
+            if not refresh and self.password:  # no keyring, a new leader: sign in again
+                await self._sign_in_again(self.password)
+                return
+            if not refresh:
+                raise SignInRequired("no refresh token")
+            try:
+                tokens = await self.api.refresh(refresh)
+            except ApiError as exc:
+                if exc.status not in (400, 401, 403, 422):
+                    raise
+                await self.credentials.forget()
+                self.password = None  # signed out by the server: only the user signs in again
+                refused = exc.message
+                continue
+            self._use_access(tokens.access_token, tokens.expires_at)
+            return
+        if self.credentials.mints:  # our own local server refuses what it minted: not ready yet
+            raise NetworkError(f"the local server refused a fresh token: {refused}")
+        raise SignInRequired(refused)
+
+    async def ensure_token(self) -> None:
+        """An access token, refreshed if there is none; SignInRequired when that fails."""
+        if self.access_token:
+            return
+        try:
+            if self._need_sign_in:
+                raise SignInRequired("signed out")
+            await self.refresh_access()
+        except SignInRequired:
+            self._signed_in.clear()
+            self.sign_in_required.emit()
+            raise
+
+    async def reauth(self) -> None:
+        """The server's ``reauth`` event: refresh ahead of expiry; a failure is only logged
+        (the request or stream that meets the expired token refreshes again)."""
+        try:
+            await self.refresh_access()
+        except (SignInRequired, ApiError, NetworkError) as exc:
+            log.info("reauth failed: %s", exc)
+
+    def signed_out(self) -> None:
+        """The server refused a fresh token: wait for the user to sign in."""
+        self._need_sign_in = True
+        self.access_token = None
+        self._signed_in.clear()
+        self.sign_in_required.emit()

@@ -162,3 +162,27 @@ def group_by_target(entries: list[OutboxEntry]) -> dict[str, list[OutboxEntry]]:
 def sort_key(view: ConversationView) -> tuple[bool, int, str]:
     """Pinned first, then most recently updated."""
     return (not view.pinned, -view.updated_at, view.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Our chain of changes lost to a change made elsewhere; ``theirs`` is the server's row.
+
+    ``mine`` is what the held chain would have made (its fields merged in order, ``delete``
+    when it ends in a delete); ``entry_id`` is the first held entry, ``entry_ids`` all of them
+    (the user's answer applies to exactly these)."""
+
+    conversation_id: str
+    mine: dict[str, Any]
+    theirs: p.Conversation | None
+    entry_id: int
+    entry_ids: tuple[int, ...] = ()  # the whole held chain, in order
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Something the user should be told: a refused action, an unusable keyring, ..."""
+
+    kind: str  # "rejected" | "keyring" | "sign_in" | "protocol"
+    message: str
+    conversation_id: str | None = None

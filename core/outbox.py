@@ -17,17 +17,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, TypeVarTuple
+from typing import Any, TypeVar
 
 from . import protocol as p
 from ._aio import wait_event
 from .engine import SignInRequired, SyncEngine, reconnect_delay
 from .http import ApiError, NetworkError
-from .model import OutboxEntry
+from .model import Conflict, OutboxEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
 
 PATCH_FIELDS = ("title", "pinned", "members")
 # A send still waiting this long while the server is shown reachable on another connection (the
@@ -37,21 +36,6 @@ PATCH_FIELDS = ("title", "pinned", "members")
 # requests take of late, and doubles with each abandonment in a row, so a slow link or a busy
 # server still gets its answers through.
 STALE_SEND_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """Our chain of changes lost to a change made elsewhere; ``theirs`` is the server's row.
-
-    ``mine`` is what the held chain would have made (its fields merged in order, ``delete``
-    when it ends in a delete); ``entry_id`` is the first held entry, ``entry_ids`` all of them
-    (the user's answer applies to exactly these)."""
-
-    conversation_id: str
-    mine: dict[str, Any]
-    theirs: p.Conversation | None
-    entry_id: int
-    entry_ids: tuple[int, ...] = ()  # the whole held chain, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +71,8 @@ class OutboxSender:
     ) -> None:
         self.engine = engine
         self.store = engine.store
+        self.api = engine.api  # its requests get a token, and one refresh on a 401: engine.tokens
+        self.tokens = engine.tokens
         self.on_settled = on_settled
         self.on_conflict = on_conflict
         self.on_rejected = on_rejected
@@ -173,7 +159,7 @@ class OutboxSender:
                 await self.drain()
                 self._attempt = 0
             except SignInRequired:
-                await self.engine.wait_signed_in()
+                await self.tokens.wait_signed_in()
                 self._wake.set()
             except (NetworkError, ApiError) as exc:
                 retry_after = getattr(exc, "retry_after", 0) or 0
@@ -209,29 +195,25 @@ class OutboxSender:
 
     async def _send(self, e: OutboxEntry, op_id: str) -> tuple[int | None, tuple[str, int] | None]:
         """Send one entry: its change seq (None when already done) and the version it made."""
-        api, body, cid = self.engine.api, e.body, e.target
-
-        def call(fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> Awaitable[T]:
-            return self._request(self.engine.call(fn, *args))
-
+        api, body, cid, request = self.api, e.body, e.target, self._request
         if e.op == "create":
             req = p.ConversationCreate(id=cid, title=body["title"], members=body.get("members", []))
-            return (await call(api.create_conversation, req)).seq, None
+            return (await request(api.create_conversation(req))).seq, None
         if e.op == "send":
             msg = p.MessageCreate(body["id"], body["body"])
-            return (await call(api.send_message, cid, msg)).seq, None
+            return (await request(api.send_message(cid, msg))).seq, None
         if e.op == "read":
-            return (await call(api.mark_read, cid, body["seq"])).seq, None
+            return (await request(api.mark_read(cid, body["seq"]))).seq, None
         base = self.store.rebased(cid, body["base_version"])
         if e.op == "delete":
             try:
-                return (await call(api.delete_conversation, cid, base, op_id)).seq, None
+                return (await request(api.delete_conversation(cid, base, op_id))).seq, None
             except ApiError as exc:
                 if exc.status == 404:
                     return None, None  # gone already (deleted elsewhere too)
                 raise
-        fields = {k: body[k] for k in PATCH_FIELDS if k in body}
-        result = await call(api.patch_conversation, cid, p.ConversationPatch(base, **fields), op_id)
+        patch = p.ConversationPatch(base, **{k: body[k] for k in PATCH_FIELDS if k in body})
+        result = await request(api.patch_conversation(cid, patch, op_id))
         return result.seq, (cid, result.conversation.version)
 
     def _settle_refused(self, entry: OutboxEntry, exc: ApiError) -> None:

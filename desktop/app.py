@@ -289,5 +289,5 @@ def log_status(client: Any) -> None:
             epoch = client.sync_bus.epoch  # log_status is called on an open client
             log.info("status: %s (%s) as %s [sync epoch %d]", *key, epoch)
 
-    client.on("status_changed", changed)
+    client.events.status_changed.connect(changed)
     changed(client.status)

@@ -140,7 +140,7 @@ class EmbeddedHost:
         self._busy = asyncio.Lock()
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._off = instance.bus.add_listener("leader_changed", self._on_leader_changed)
+        self._off = instance.bus.leader_changed.connect(self._on_leader_changed)
 
     @property
     def url(self) -> str | None:

@@ -12,7 +12,7 @@ from collections import deque
 
 from starlette.requests import Request
 
-from .errors import ApiError
+from .errors import RequestRejected
 from .storage import Storage, TokenInfo
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB of memory per hash
@@ -92,10 +92,12 @@ class Tokens:
         scheme, _, token = header.partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="concord"'}
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthorized", "a bearer token is required", headers=challenge)
+            raise RequestRejected(
+                401, "unauthorized", "a bearer token is required", headers=challenge
+            )
         info = await self.check(token.strip(), "access")
         if info is None:
-            raise ApiError(
+            raise RequestRejected(
                 401,
                 "invalid_token",
                 "the access token is unknown or expired",
@@ -118,7 +120,7 @@ class LoginThrottle:
             window.popleft()
         if window is not None and len(window) >= self.limit:
             retry = max(1, int(60 - (now - window[0])) + 1)
-            raise ApiError(
+            raise RequestRejected(
                 429,
                 "too_many_attempts",
                 "too many failed sign-ins; try again later",

@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .runner import ConcordServer
     from .settings import Settings
-    from .storage import SchemaTooNew
+    from .storage import DatabaseTooNew
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:  # migrate, or refuse a newer server's database, before anything listens
         asyncio.run(_open_database(settings.database_path))
-    except SchemaTooNew as exc:
+    except DatabaseTooNew as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SCHEMA_TOO_NEW
     server = ConcordServer(
@@ -96,7 +96,7 @@ def _add_user(args: argparse.Namespace) -> int:
     from core import protocol as p
 
     from .auth import hash_password, now_ms
-    from .storage import SchemaTooNew, SQLiteStorage, UserExists
+    from .storage import DatabaseTooNew, SQLiteStorage, UserExists
 
     if not re.fullmatch(p.USERNAME_PATTERN.strip("^$"), args.name):
         print("error: a username is 1-64 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)
@@ -111,7 +111,7 @@ def _add_user(args: argparse.Namespace) -> int:
         try:
             await storage.open()
             await storage.add_user(args.name, hash_password(password), now_ms())
-        except SchemaTooNew as exc:
+        except DatabaseTooNew as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_SCHEMA_TOO_NEW
         except UserExists as exc:

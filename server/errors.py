@@ -16,7 +16,13 @@ from .storage import DomainError
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class RequestRejected(Exception):
+    """Raised by a handler to refuse a request: answered as ``status`` with the JSON error body.
+
+    The server-side counterpart of the client's ``core.http.ApiError``, which is what the client
+    raises when it receives this answer.
+    """
+
     def __init__(
         self,
         status: int,
@@ -49,8 +55,8 @@ def error_response(
     )
 
 
-async def api_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+async def request_rejected(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestRejected)
     return error_response(exc.status, exc.code, exc.message, exc.headers, exc.current)
 
 
@@ -86,7 +92,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {
-    ApiError: api_error,
+    RequestRejected: request_rejected,
     DomainError: domain_error,
     HTTPException: http_error,
     Exception: unexpected_error,

@@ -13,7 +13,7 @@ from core import protocol as p
 from . import __version__
 from .auth import check_password, now_ms
 from .context import context
-from .errors import ApiError
+from .errors import RequestRejected
 
 T = TypeVar("T")
 
@@ -27,46 +27,46 @@ async def read_body(request: Request, type_: type[T]) -> T:
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
-            raise ApiError(400, "invalid_request", "bad Content-Length")
+            raise RequestRejected(400, "invalid_request", "bad Content-Length")
         if int(length) > p.MAX_REQUEST_BYTES:
-            raise ApiError(413, "payload_too_large", "request body over 1 MiB")
+            raise RequestRejected(413, "payload_too_large", "request body over 1 MiB")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > p.MAX_REQUEST_BYTES:
-            raise ApiError(413, "payload_too_large", "request body over 1 MiB")
+            raise RequestRejected(413, "payload_too_large", "request body over 1 MiB")
         chunks.append(chunk)
     data = b"".join(chunks)
     if not data:
-        raise ApiError(400, "invalid_json", "a JSON body is required")
+        raise RequestRejected(400, "invalid_json", "a JSON body is required")
     try:
         return p.decode(data, type_)
     except p.MalformedError as exc:
-        raise ApiError(400, "invalid_json", str(exc)) from None
+        raise RequestRejected(400, "invalid_json", str(exc)) from None
     except p.ProtocolError as exc:
         # A typed decode stops at the first schema error, which may come before the syntax
         # error ('{}garbage'): malformed JSON must be 400 wherever its first fault lies.
         try:
             msgspec.json.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError) as malformed:
-            raise ApiError(400, "invalid_json", f"malformed JSON: {malformed}") from None
+            raise RequestRejected(400, "invalid_json", f"malformed JSON: {malformed}") from None
         except RecursionError:
-            raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
-        raise ApiError(422, "invalid_request", str(exc)) from None
+            raise RequestRejected(400, "invalid_json", "JSON nested too deeply") from None
+        raise RequestRejected(422, "invalid_request", str(exc)) from None
 
 
 def _clean_title(title: str) -> str:
     cleaned = title.strip()
     if not cleaned:
-        raise ApiError(422, "invalid_request", "title must not be blank")
+        raise RequestRejected(422, "invalid_request", "title must not be blank")
     return cleaned
 
 
 def _conversation_id(request: Request) -> str:
     cid: str = request.path_params["conversation_id"]
     if not p.UUID_RE.match(cid):
-        raise ApiError(404, "not_found", "no such conversation")
+        raise RequestRejected(404, "not_found", "no such conversation")
     return cid.lower()
 
 
@@ -76,7 +76,9 @@ def _idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     if not p.IDEMPOTENCY_KEY_RE.fullmatch(key):
-        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key: 1-128 visible ASCII")
+        raise RequestRejected(
+            400, "invalid_idempotency_key", "Idempotency-Key: 1-128 visible ASCII"
+        )
     return key
 
 
@@ -85,10 +87,10 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
     if raw is None or raw == "":
         return default
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiError(400, "invalid_parameter", f"{name} must be a non-negative integer")
+        raise RequestRejected(400, "invalid_parameter", f"{name} must be a non-negative integer")
     value = int(raw)
     if not lo <= value <= hi:
-        raise ApiError(400, "invalid_parameter", f"{name} must be between {lo} and {hi}")
+        raise RequestRejected(400, "invalid_parameter", f"{name} must be between {lo} and {hi}")
     return value
 
 
@@ -102,7 +104,7 @@ async def token(request: Request) -> Response:
     user_id = await check_password(ctx.storage, req.username, req.password)
     if user_id is None:
         ctx.throttle.failed(req.username)
-        raise ApiError(401, "invalid_credentials", "wrong username or password")
+        raise RequestRejected(401, "invalid_credentials", "wrong username or password")
     access, expires_at = await ctx.tokens.issue(user_id, "access")
     refresh, _ = await ctx.tokens.issue(user_id, "refresh")
     return json_response(p.TokenResponse(access, refresh, expires_at, req.username))
@@ -113,7 +115,7 @@ async def refresh(request: Request) -> Response:
     req = await read_body(request, p.RefreshRequest)
     info = await ctx.tokens.check(req.refresh_token, "refresh")
     if info is None:
-        raise ApiError(401, "invalid_token", "the refresh token is unknown or expired")
+        raise RequestRejected(401, "invalid_token", "the refresh token is unknown or expired")
     access, expires_at = await ctx.tokens.issue(info.user_id, "access")
     return json_response(p.RefreshResponse(access, expires_at))
 
@@ -140,11 +142,11 @@ async def changes(request: Request) -> Response:
     try:
         epoch, since = parse_cursor(raw, ctx.storage.epoch)
     except p.ProtocolError as exc:
-        raise ApiError(400, "invalid_cursor", str(exc)) from None
+        raise RequestRejected(400, "invalid_cursor", str(exc)) from None
     state = await ctx.storage.feed_state(user.user_id)
     reason = cursor_problem(epoch, since, ctx.storage.epoch, state.head, state.min_retained)
     if reason:
-        raise ApiError(410, reason, "the cursor cannot be resumed; do a full sync")
+        raise RequestRejected(410, reason, "the cursor cannot be resumed; do a full sync")
     rows = await ctx.storage.changes_since(user.user_id, since, limit)
     page = _StoredChangePage(
         epoch=ctx.storage.epoch,
@@ -208,7 +210,9 @@ async def patch_conversation(request: Request) -> Response:
     if isinstance(req.title, str):
         req.title = _clean_title(req.title)
     if all(isinstance(v, msgspec.UnsetType) for v in (req.title, req.pinned, req.members)):
-        raise ApiError(422, "invalid_request", "nothing to change: give title, pinned or members")
+        raise RequestRejected(
+            422, "invalid_request", "nothing to change: give title, pinned or members"
+        )
     key = _idempotency_key(request)
     result = await ctx.storage.patch_conversation(user.user_id, cid, req, now_ms(), key)
     return json_response(ctx.committed(result))
@@ -225,7 +229,7 @@ async def delete_conversation(request: Request) -> Response:
             "transfer-encoding" in request.headers
         )
         if not has_body:
-            raise ApiError(422, "invalid_request", "base_version is required")
+            raise RequestRejected(422, "invalid_request", "base_version is required")
         base = (await read_body(request, p.ConversationDelete)).base_version
     result = await ctx.storage.delete_conversation(user.user_id, cid, base, now_ms(), key)
     return json_response(ctx.committed(result))
@@ -237,9 +241,9 @@ async def send_message(request: Request) -> Response:
     cid = _conversation_id(request)
     req = await read_body(request, p.MessageCreate)
     if p.body_too_long(req.body):
-        raise ApiError(422, "invalid_request", "message body over 64 KiB")
+        raise RequestRejected(422, "invalid_request", "message body over 64 KiB")
     if not req.body.strip():
-        raise ApiError(422, "invalid_request", "message body must not be blank")
+        raise RequestRejected(422, "invalid_request", "message body must not be blank")
     result = await ctx.storage.send_message(user.user_id, cid, req, now_ms())
     return json_response(ctx.committed(result), 201)
 

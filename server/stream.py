@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from core import protocol as p
 
 from .context import AppContext, context
-from .errors import ApiError
+from .errors import RequestRejected
 from .feed import Subscription, change_frame
 from .metrics import Metrics
 from .routes import cursor_problem, parse_cursor
@@ -45,14 +45,14 @@ async def events(request: Request) -> Response:
     ctx = context(request)
     user = await ctx.tokens.authenticate(request)
     if ctx.hub.count(user.user_id) >= ctx.settings.max_streams_per_user:
-        raise ApiError(
+        raise RequestRejected(
             429,
             "too_many_streams",
             "too many open streams for this account",
             headers={"Retry-After": "10"},
         )
     if ctx.hub.shutting_down:
-        raise ApiError(
+        raise RequestRejected(
             503, "shutting_down", "server is shutting down", headers={"Retry-After": "2"}
         )
     header = request.headers.get("last-event-id")
@@ -67,7 +67,7 @@ async def events(request: Request) -> Response:
         try:
             cursor = parse_cursor(query, ctx.storage.epoch)
         except p.ProtocolError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from None
+            raise RequestRejected(400, "invalid_cursor", str(exc)) from None
     # Subscribe now, with no await since the cap check, so concurrent opens cannot all pass it.
     # The stream unsubscribes when it ends; the background task covers a body never iterated
     # (HEAD, or a client gone before the first byte).

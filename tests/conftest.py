@@ -1,5 +1,17 @@
-"""Suite-wide setup: Qt runs headless."""
+"""Suite-wide setup: Qt runs headless, and the fixtures that several folders share.
+
+Shared helpers and fixtures live in ``tests/support/`` (see docs/architecture.md §11). Fixture
+modules are plugins listed here (pytest reads ``pytest_plugins`` only in this conftest); the
+folders' conftests hold their own fixtures and import nothing from each other.
+"""
 
 import os
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Plain asserts in support modules report like asserts in tests (before anything imports them).
+pytest.register_assert_rewrite("tests.support")
+
+pytest_plugins = ["tests.support.live_server", "tests.support.bus"]

@@ -1,4 +1,5 @@
-"""Turns the core ``Client``'s callbacks into Qt signals, coalesced to one delivery per frame.
+"""Turns the core ``Client``'s signals (``client.events``) into Qt signals, coalesced to one
+delivery per frame.
 
 A burst of remote changes (say 1,000 in a few milliseconds) becomes at most one
 ``conversationsChanged`` per ~16 ms carrying the latest view of each touched conversation, so
@@ -7,11 +8,21 @@ models update each row once and views repaint once per frame, not once per event
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.events import ClientEvents
+from core.model import ConversationView, MessageView
+
 FRAME_MS = 16
+
+
+class EventSource(Protocol):
+    """What the bridge needs of a ``core.Client``: its signals."""
+
+    @property
+    def events(self) -> ClientEvents: ...
 
 
 class ClientBridge(QObject):
@@ -23,25 +34,26 @@ class ClientBridge(QObject):
     draftRestored = Signal(str, str)  # conversation id, the refused send's text put back
     draftChanged = Signal(str, str)  # conversation id, text (at once: a draft is never batched)
 
-    def __init__(self, client: Any, parent: QObject | None = None) -> None:
+    def __init__(self, client: EventSource, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client = client
-        self._changed: dict[str, Any] = {}
+        self._changed: dict[str, ConversationView] = {}
         self._removed: set[str] = set()
-        self._messages: dict[str, dict[str, Any]] = {}
+        self._messages: dict[str, dict[str, MessageView]] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(FRAME_MS)
         self._timer.timeout.connect(self.flush)
+        events = client.events
         self._offs = [
-            client.on("conversation_changed", self._on_changed),
-            client.on("conversation_removed", self._on_removed),
-            client.on("messages_added", self._on_messages),
-            client.on("status_changed", self.statusChanged.emit),
-            client.on("conflict", self.conflict.emit),
-            client.on("error", self.error.emit),
-            client.on("draft_changed", self.draftChanged.emit),
-            client.on("draft_restored", self.draftRestored.emit),
+            events.conversation_changed.connect(self._on_changed),
+            events.conversation_removed.connect(self._on_removed),
+            events.messages_added.connect(self._on_messages),
+            events.status_changed.connect(self.statusChanged.emit),
+            events.conflict.connect(self.conflict.emit),
+            events.error.connect(self.error.emit),
+            events.draft_changed.connect(self.draftChanged.emit),
+            events.draft_restored.connect(self.draftRestored.emit),
         ]
         self.deliveries = 0  # how many coalesced deliveries were made (for the benchmark)
 
@@ -49,7 +61,7 @@ class ClientBridge(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
-    def _on_changed(self, view: Any) -> None:
+    def _on_changed(self, view: ConversationView) -> None:
         self._removed.discard(view.id)
         self._changed[view.id] = view
         self._schedule()
@@ -60,7 +72,7 @@ class ClientBridge(QObject):
         self._removed.add(cid)
         self._schedule()
 
-    def _on_messages(self, cid: str, messages: list[Any]) -> None:
+    def _on_messages(self, cid: str, messages: list[MessageView]) -> None:
         bucket = self._messages.setdefault(cid, {})
         for m in messages:
             bucket[m.id] = m

@@ -27,12 +27,11 @@ from ui.conversation_list import Confirm
 from ui.delegates import danger_color, scaled_font
 from ui.dialogs import confirm_delete
 from ui.drafts import DraftKeeper, keep_on_clipboard
-from ui.message_view import MessageView
+from ui.message_list import MessageListView
 from ui.tasks import error_text, spawn
 
 if TYPE_CHECKING:
-    from core.model import ConversationView
-    from core.model import MessageView as Message
+    from core.model import ConversationView, MessageView
 
 DELETED_ELSEWHERE = "This conversation was deleted elsewhere."
 DELETED_HERE = "This conversation was deleted."
@@ -134,7 +133,7 @@ class ConversationPane(QWidget):
         self.error_label.hide()
         self._color_error()
 
-        self.messages = MessageView()
+        self.messages = MessageListView()
         self.messages.olderRequested.connect(self.load_older)
         self.messages.reachedBottom.connect(self._maybe_mark_read)
         self.composer = Composer()
@@ -277,7 +276,7 @@ class ConversationPane(QWidget):
             return
         self._loading_older = True
 
-        def done(older: list[Message]) -> None:
+        def done(older: list[MessageView]) -> None:
             self._loading_older = False
             if cid != self._cid:
                 return
@@ -323,7 +322,7 @@ class ConversationPane(QWidget):
                 if view.unread:
                     self._maybe_mark_read()
 
-    def _on_messages(self, cid: str, messages: list[Message]) -> None:
+    def _on_messages(self, cid: str, messages: list[MessageView]) -> None:
         if cid == self._cid:
             self.messages.add(messages)
             self._maybe_mark_read()
@@ -334,7 +333,7 @@ class ConversationPane(QWidget):
             self._deleting.discard(cid)
             self._show_error(RuntimeError(getattr(info, "message", "refused")))
 
-    def _sent(self, cid: str, message: Message) -> None:
+    def _sent(self, cid: str, message: MessageView) -> None:
         if cid == self._cid and isValid(self):
             self.messages.add([message])  # shown as pending at once, before the next frame
 

@@ -1,7 +1,7 @@
 """Help → Sync inspector: what the sync machinery of this process is doing, live.
 
 A status panel (role, bus member and epoch, cursor, lag, open streams, outbox) refreshed once a
-second, over a bounded log of the client's ``trace`` events — SSE events (``sse``), messages on
+second, over a bounded log of the client's ``trace`` signal — SSE events (``sse``), messages on
 the local bus (``bus``) — and of its status changes. Everything is read through core objects;
 the inspector only renders. It stops listening when closed or destroyed.
 """
@@ -147,11 +147,11 @@ class SyncInspector(QWidget):
         """The panel's values, computed from the client now."""
         client, now = self.client, time.time()
         status = client.status
-        engine = getattr(client, "engine", None)
-        relay = getattr(client, "relay", None)
-        bus = client.sync_bus if relay is not None else None
+        leadership = client.leadership  # None: a client that is not on a sync bus
+        engine = leadership.engine if leadership is not None else None
+        bus = leadership.bus if leadership is not None else None
         values = {"state": f"{status.state} — {status.detail}"}
-        leading = relay.leading if relay is not None else status.role == "leader"
+        leading = leadership.leading if leadership is not None else status.role == "leader"
         values["role"] = (
             "leader (this process holds the server connection)"
             if leading
@@ -194,8 +194,8 @@ class SyncInspector(QWidget):
     def attach(self) -> None:
         """Listen to the client and refresh every second (idempotent; done at creation)."""
         if not self._offs:
-            self._offs.append(self.client.on("trace", self._on_trace))
-            self._offs.append(self.client.on("status_changed", self._on_status))
+            self._offs.append(self.client.events.trace.connect(self._on_trace))
+            self._offs.append(self.client.events.status_changed.connect(self._on_status))
             self._on_status(self.client.status)
         self.refresh()
         self.timer.start()

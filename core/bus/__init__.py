@@ -54,12 +54,13 @@ gives an in-process-only bus), ``member_id``, ``is_leader``, ``epoch``, ``leader
 unusable: in-process delivery only, one warning logged; each such process then considers itself
 leader, epoch 0), ``await step_down()`` (another member takes over; a no-op when alone),
 ``await force_leader()`` (the leader hands over to this member; True once it leads),
-``await close()``, and bus events via ``bus.add_listener(event, cb)`` (callbacks run from the
-loop; the election done inside ``open()`` precedes any listener):
+``await close()``, and bus events as typed signals (``core.signal.Signal``):
+``off = bus.gap.connect(cb)`` returns the disconnect callable; callbacks run from the loop,
+and the election done inside ``open()`` precedes any listener:
 
-* ``"leader_changed"`` — ``cb(epoch, leader_member_id)``;
-* ``"members_changed"`` — ``cb(member_ids)``;
-* ``"gap"`` — ``cb(epoch, seq)``: this member may have missed messages before ``seq`` (it was
+* ``bus.leader_changed`` — ``cb(epoch, leader_member_id)``;
+* ``bus.members_changed`` — ``cb(member_ids)``;
+* ``bus.gap`` — ``cb(epoch, seq)``: this member may have missed messages before ``seq`` (it was
   not where the new leader was when a failover happened, the hub's replay buffer did not reach
   back far enough, a frame could not be decoded, or a sender's queue overflowed). Re-run the
   state handshake.

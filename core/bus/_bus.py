@@ -11,9 +11,11 @@ from collections.abc import Callable
 from time import monotonic_ns
 from typing import Any
 
+from ..signal import Signal
 from . import _frames as F
 from ._channel import NO_COPY, BroadcastChannel, Dispatcher
 from ._errors import DataCloneError, InvalidStateError
+from ._position import Position
 from ._runtime import ScopePaths, resolve
 from ._session import Session
 from ._state import Provider, StateBroker
@@ -21,7 +23,6 @@ from ._transport import make_transport
 
 log = logging.getLogger(__name__)
 
-BUS_EVENTS = ("leader_changed", "gap", "members_changed")
 MAX_SEEN = 4096
 CLOCK_WINDOW_NS = 10_000_000_000
 NO_FILTER = 1 << 62
@@ -31,27 +32,30 @@ class LocalBus:
     """A member of the bus of one scope (profile). Use ``await LocalBus.open(scope)``.
 
     ``LocalBus(scope)`` (inside a running loop) gives an in-process-only bus without a warning.
+    Bus events are signals (callbacks run from the loop, never inside the call that caused
+    them): ``leader_changed(epoch, leader_id)``, ``members_changed(member_ids)`` and
+    ``gap(epoch, seq)``. The "channels" and "machinery" sections are seams for
+    ``BroadcastChannel`` and for ``BusPort`` (``_port.py``: what the session, hub, link and
+    state broker use); applications don't call them.
     """
 
     def __init__(self, scope: str = "", *, _cross_process: bool = False) -> None:
         self.scope = scope
         self.member_id = f"{os.getpid():x}-{secrets.token_hex(4)}"
         self.paths: ScopePaths | None = None
+        self.leader_changed: Signal[[int, str]] = Signal("leader_changed")
+        self.members_changed: Signal[[list[str]]] = Signal("members_changed")
+        self.gap: Signal[[int, int]] = Signal("gap")
         self._loop = asyncio.get_running_loop()
         self._channels: dict[str, tuple[BroadcastChannel, ...]] = {}
         self._dispatch = Dispatcher(self._loop)
-        self._listeners: dict[str, tuple[Callable[..., object], ...]]
-        self._listeners = dict.fromkeys(BUS_EVENTS, ())
         self._session: Session | None = None
         self._degraded = not _cross_process
         self._closed = False
         self._next_id = 0
-        self._epoch = 0
-        self._max_epoch = 0
+        self._position = Position()
         self._leader_id: str | None = None
         self._announced: tuple[int, str | None] = (0, None)
-        self._pos_epoch = 0  # (epoch, seq) of the last hub frame processed
-        self._pos_seq = 0
         self._seen: dict[str, int] = {}  # sender member -> last message id delivered
         self._member_info: list[F.Member] = []
         self._state = StateBroker(self)
@@ -72,12 +76,12 @@ class LocalBus:
         try:
             bus.paths = resolve(scope, runtime_dir)
         except OSError as exc:
-            bus._degrade(str(exc))
+            bus.degrade(str(exc))
             return bus
         bus._session = Session(bus, bus.paths, make_transport(bus.paths.address))
         bus._session.start()
         try:
-            await bus._wait_for(lambda: bus._session is None or bus._session.connected, timeout)
+            await bus.wait_for(lambda: bus._session is None or bus._session.connected, timeout)
         except TimeoutError:
             log.info("bus: no hub reachable yet; still trying in the background")
         return bus
@@ -97,7 +101,7 @@ class LocalBus:
 
     @property
     def epoch(self) -> int:
-        return self._epoch
+        return self._position.epoch
 
     @property
     def leader_id(self) -> str | None:
@@ -113,21 +117,7 @@ class LocalBus:
         """Member ids on the bus, leader first (just this member while the hub is changing)."""
         if not self._member_info:
             return [self.member_id]
-        return [m.m for m in self._member_info]
-
-    def add_listener(self, event: str, callback: Callable[..., object]) -> Callable[[], None]:
-        """``leader_changed(epoch, leader_id)``, ``gap(epoch, seq)``, ``members_changed(ids)``.
-
-        Returns a callable that removes the listener. Callbacks run from the event loop.
-        """
-        if event not in BUS_EVENTS:
-            raise ValueError(f"unknown bus event {event!r}; expected one of {BUS_EVENTS}")
-        self._listeners[event] = (*self._listeners[event], callback)
-
-        def remove() -> None:
-            self._listeners[event] = tuple(c for c in self._listeners[event] if c is not callback)
-
-        return remove
+        return [m.member for m in self._member_info]
 
     # --- leadership ---------------------------------------------------------------------------
 
@@ -136,10 +126,12 @@ class LocalBus:
         session = self._session
         if session is None or session.hub is None or not session.hub.conns:
             return
-        old = self._epoch
+        old = self._position.epoch
         session.stop_leading(holdoff=True)
         with contextlib.suppress(TimeoutError):
-            await self._wait_for(lambda: self._epoch > old and self._leader_id is not None, timeout)
+            await self.wait_for(
+                lambda: self._position.epoch > old and self._leader_id is not None, timeout
+            )
 
     async def force_leader(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
         """Ask the current leader to hand over to this member; True once this member leads."""
@@ -147,9 +139,9 @@ class LocalBus:
         if session is None or session.hub is not None:
             return self.is_leader
         session.holdoff_until = 0.0
-        session.send_control(F.Yield(e=0, v=F.VERSION))
+        session.send_control(F.Yield(epoch=0, version=F.VERSION))
         with contextlib.suppress(TimeoutError):
-            await self._wait_for(lambda: self.is_leader, timeout)
+            await self.wait_for(lambda: self.is_leader, timeout)
         return self.is_leader
 
     # --- state handshake ----------------------------------------------------------------------
@@ -181,14 +173,14 @@ class LocalBus:
         self._closed = True
         for chans in list(self._channels.values()):
             for ch in chans:
-                ch._closed = True
+                ch.close()
         self._channels.clear()
         self._dispatch.clear()
         self._state.cancel_all()
         session = self._session
         if session is not None:
             await session.close()
-        self._notify_changed()
+        self.notify_changed()
 
     async def __aenter__(self) -> LocalBus:
         return self
@@ -199,27 +191,31 @@ class LocalBus:
     def __repr__(self) -> str:
         role = "leader" if self.is_leader else "follower"
         mode = "cross-process" if self.cross_process else "in-process"
-        return f"<LocalBus {self.member_id} {role} epoch={self._epoch} {mode}>"
+        return f"<LocalBus {self.member_id} {role} epoch={self._position.epoch} {mode}>"
 
-    # --- channels and messages (internal) -----------------------------------------------------
+    # --- channels (BroadcastChannel calls these) -----------------------------------------------
 
-    def _attach(self, ch: BroadcastChannel) -> None:
+    def attach(self, ch: BroadcastChannel, name: str) -> None:
+        """A channel named ``name`` opened: it receives from now on."""
         if self._closed:
             raise InvalidStateError("bus is closed")
-        self._channels[ch._name] = (*self._channels.get(ch._name, ()), ch)
+        self._channels[name] = (*self._channels.get(name, ()), ch)
 
-    def _detach(self, ch: BroadcastChannel) -> None:
-        rest = tuple(c for c in self._channels.get(ch._name, ()) if c is not ch)
+    def detach(self, ch: BroadcastChannel, name: str) -> None:
+        """A channel closed: it receives nothing more."""
+        rest = tuple(c for c in self._channels.get(name, ()) if c is not ch)
         if rest:
-            self._channels[ch._name] = rest
+            self._channels[name] = rest
         else:
-            self._channels.pop(ch._name, None)
+            self._channels.pop(name, None)
 
-    def _post(self, ch: BroadcastChannel, data: Any) -> None:
+    def post(self, ch: BroadcastChannel, name: str, name_json: bytes, data: Any) -> None:
+        """``ch.post_message(data)``: sequence or queue it for the other processes, and deliver
+        it to this process's other channels named ``name`` (``name_json``: its JSON encoding)."""
         if self._closed:
             raise InvalidStateError("bus is closed")
         raw, copy = F.encode_data(data)
-        if len(raw) + len(ch._name_json) > F.MAX_DATA:
+        if len(raw) + len(name_json) > F.MAX_DATA:
             raise DataCloneError(f"message too large: {len(raw)} bytes of data (max {F.MAX_DATA})")
         t = monotonic_ns()
         mid = self._next_id = self._next_id + 1
@@ -228,14 +224,25 @@ class LocalBus:
         if session is not None:
             hub = session.hub
             if hub is not None:
-                seq = hub.publish_local(ch._name_json, mid, t, raw)
+                seq = hub.publish_local(name_json, mid, t, raw)
             else:
-                session.queue_post(mid, F.post_body(ch._name_json, mid, t, raw))
-        receivers = self._channels.get(ch._name)
+                session.queue_post(mid, F.post_body(name_json, mid, t, raw))
+        receivers = self._channels.get(name)
         if receivers is not None and (len(receivers) > 1 or receivers[0] is not ch):
             self._dispatch.push((receivers, ch, raw, copy, seq, self.member_id, None, t))
 
-    def _receive(self, src: str, mid: int, name: str, raw: Any, seq: int, t: int) -> None:
+    # --- machinery (BusPort: the session, hub, link and state broker call these) -------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def position(self) -> Position:
+        """The delivery position: ``(epoch, seq)`` of the last hub frame processed."""
+        return self._position
+
+    def receive(self, src: str, mid: int, name: str, raw: Any, seq: int, t: int) -> None:
         """A message from another process (already sequenced by the hub)."""
         if src == self.member_id:
             return
@@ -245,7 +252,7 @@ class LocalBus:
             if mid <= last:
                 return  # resent after a failover; already delivered
             if mid != last + 1:
-                self._gap(seq)  # the sender dropped queued messages
+                self.report_gap(seq)  # the sender dropped queued messages
         elif len(seen) >= MAX_SEEN:
             del seen[next(iter(seen))]
         seen[src] = mid
@@ -258,55 +265,74 @@ class LocalBus:
             try:
                 copy = F.decode_json(raw)  # validate once; the first receiver gets this copy
             except Exception as exc:
-                self._gap(seq)
+                self.report_gap(seq)
                 self._dispatch.deliver_or_push(
                     (receivers, None, None, NO_COPY, seq, src, f"undecodable data: {exc}", t)
                 )
                 return
             self._dispatch.deliver_or_push((receivers, None, raw, copy, seq, src, None, t))
 
-    def _message_error(self, name: str, seq: int | None, src: str | None, error: str) -> None:
+    def message_error(self, name: str, seq: int | None, src: str | None, error: str) -> None:
+        """Fire ``messageerror`` on this process's channels named ``name``."""
         receivers = self._channels.get(name)
         if receivers is not None:
             self._dispatch.push((receivers, None, None, NO_COPY, seq, src, error, monotonic_ns()))
 
-    def _on_control(self, f: F.RoutedRequest | F.RoutedReply) -> None:
-        if isinstance(f, F.RoutedRequest):
-            self._state.on_request(f)
-        elif isinstance(f, F.RoutedReply):
-            self._state.on_reply(f)
+    def report_gap(self, seq: int) -> None:
+        """This member may have missed messages before ``seq``: emit ``gap`` (once per tick)."""
+        if not self._gap_pending:
+            self._gap_pending = True
+            self._loop.call_soon(self._fire_gap, self._position.epoch, seq)
 
-    # --- membership / leadership bookkeeping (called by the session and hub) -----------------
+    def _fire_gap(self, epoch: int, seq: int) -> None:
+        self._gap_pending = False
+        self.gap.emit(epoch, seq)
 
-    def _became_leader(self, epoch: int) -> None:
-        self._epoch = self._max_epoch = self._pos_epoch = epoch
-        # Called by Session._lead right after it set session.hub: neither is None here.
-        self._session.hub.members_changed()  # type: ignore[union-attr]
-        self._notify_changed()
+    def after_deliveries(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` after every delivery queued so far (keeps state answers in order)."""
+        self._dispatch.call(fn)
 
-    def _lost_leadership(self) -> None:
+    @property
+    def member_info(self) -> list[F.Member]:
+        """The members the hub announced (leader first), with their state providers."""
+        return self._member_info
+
+    @property
+    def known_leader(self) -> str | None:
+        """The leader the hub announced; None while there is none (unlike ``leader_id``, which
+        is this member in degraded mode)."""
+        return self._leader_id
+
+    def set_members(self, leader: str, members: list[F.Member]) -> None:
+        """The hub announced its leader and members: emit what changed."""
+        changed = [m.member for m in members] != [m.member for m in self._member_info]
+        self._member_info = members
+        self._leader_id = leader
+        epoch = self._position.epoch
+        if (epoch, leader) != self._announced:
+            self._announced = (epoch, leader)
+            if self.leader_changed.connected:
+                self._loop.call_soon(self.leader_changed.emit, epoch, leader)
+        if changed:
+            if self.members_changed.connected:
+                self._loop.call_soon(self.members_changed.emit, self.members())
+            self.notify_changed()
+
+    def lost_leadership(self) -> None:
+        """This member's hub closed."""
         self._member_info = []
         self._leader_id = None
-        self._notify_changed()
+        self.notify_changed()
 
-    def _link_lost(self) -> None:
+    def link_lost(self) -> None:
+        """The connection to the leader's hub closed."""
         self._member_info = []
         self._leader_id = None
         self._state.cancel_all()
-        self._notify_changed()
+        self.notify_changed()
 
-    def _set_members(self, leader: str, ms: list[F.Member]) -> None:
-        changed = [m.m for m in ms] != [m.m for m in self._member_info]
-        self._member_info = ms
-        self._leader_id = leader
-        if (self._epoch, leader) != self._announced:
-            self._announced = (self._epoch, leader)
-            self._emit("leader_changed", self._epoch, leader)
-        if changed:
-            self._emit("members_changed", self.members())
-            self._notify_changed()
-
-    def _degrade(self, reason: str) -> None:
+    def degrade(self, reason: str) -> None:
+        """Give up on other processes: in-process delivery only from now on (one warning)."""
         if self._degraded:
             return
         self._degraded = True
@@ -314,34 +340,16 @@ class LocalBus:
         session, self._session = self._session, None
         if session is not None:
             session.lock.close()
-        self._emit("leader_changed", 0, self.member_id)
-        self._notify_changed()
+        if self.leader_changed.connected:
+            self._loop.call_soon(self.leader_changed.emit, 0, self.member_id)
+        self.notify_changed()
 
-    def _gap(self, seq: int) -> None:
-        if not self._gap_pending:
-            self._gap_pending = True
-            self._loop.call_soon(self._fire_gap, self._epoch, seq)
-
-    def _fire_gap(self, epoch: int, seq: int) -> None:
-        self._gap_pending = False
-        self._call("gap", epoch, seq)
-
-    def _emit(self, event: str, *args: Any) -> None:
-        if self._listeners[event]:
-            self._loop.call_soon(self._call, event, *args)
-
-    def _call(self, event: str, *args: Any) -> None:
-        for cb in self._listeners[event]:
-            try:
-                cb(*args)
-            except Exception:
-                log.exception("bus: %s listener raised", event)
-
-    def _notify_changed(self) -> None:
+    def notify_changed(self) -> None:
+        """Wake ``wait_for`` callers: something they may be waiting for changed."""
         ev, self._changed = self._changed, asyncio.Event()
         ev.set()
 
-    async def _wait_for(self, pred: Callable[[], bool], seconds: float) -> None:
+    async def wait_for(self, pred: Callable[[], bool], seconds: float) -> None:
         """Wait until ``pred()`` (re-checked on every state change); TimeoutError after
         ``seconds``."""
         deadline = self._loop.time() + seconds
@@ -352,3 +360,25 @@ class LocalBus:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await self._changed.wait()
+
+    def provider_names(self) -> list[str]:
+        """The state names this member provides."""
+        return self._state.names()
+
+    def on_control(self, f: F.RoutedRequest | F.RoutedReply) -> None:
+        """A state request or reply routed to this member."""
+        if isinstance(f, F.RoutedRequest):
+            self._state.on_request(f)
+        else:
+            self._state.on_reply(f)
+
+    def send_control(self, f: F.ControlToHub) -> bool:
+        """Send a control frame to the hub; False when there is no hub to send it to."""
+        session = self._session
+        return session is not None and session.send_control(f)
+
+    @property
+    def connecting(self) -> bool:
+        """Cross-process, but neither leading nor connected to a hub yet."""
+        session = self._session
+        return session is not None and not session.connected

@@ -92,7 +92,7 @@ class BroadcastChannel:
         self._err: tuple[Listener, ...] = ()
         self._handlers: dict[str, Listener | None] = {}
         self._born = monotonic_ns()
-        bus._attach(self)
+        bus.attach(self, self._name)
 
     @property
     def name(self) -> str:
@@ -114,7 +114,7 @@ class BroadcastChannel:
         """
         if self._closed:
             raise InvalidStateError(f"BroadcastChannel {self._name!r} is closed")
-        self._bus._post(self, data)
+        self._bus.post(self, self._name, self._name_json, data)
 
     def add_listener(self, type: str, callback: Listener) -> Callable[[], None]:
         """Call ``callback(event)`` for each ``"message"`` or ``"messageerror"``.
@@ -172,7 +172,7 @@ class BroadcastChannel:
         """Stop receiving (queued messages are dropped) and sending. Idempotent."""
         if not self._closed:
             self._closed = True
-            self._bus._detach(self)
+            self._bus.detach(self, self._name)
 
     def __enter__(self) -> BroadcastChannel:
         return self

@@ -28,13 +28,14 @@ class Link(asyncio.Protocol):
     def __init__(self, session: Session) -> None:
         self.session = session
         self.bus = session.bus
+        self.position = self.bus.position
         self.transport: asyncio.Transport | None = None
         self.reader = FrameReader()
-        self.epoch = 0
+        self.epoch = 0  # the welcome's: frames of any other epoch are refused
         self.prefix = b""
         self.out: list[bytes] = []
         self._flush_scheduled = False
-        loop = self.bus._loop
+        loop = self.bus.loop
         self.welcomed: asyncio.Future[None] = loop.create_future()
         self.done: asyncio.Future[None] = loop.create_future()
 
@@ -45,15 +46,15 @@ class Link(asyncio.Protocol):
             log.warning("bus: the hub socket belongs to another user; not using it")
             t.abort()
             return
-        bus = self.bus
+        bus, position = self.bus, self.position
         hello = F.Hello(
-            e=bus._max_epoch,
-            v=F.VERSION,
-            m=bus.member_id,
+            epoch=position.max_epoch,
+            version=F.VERSION,
+            member=bus.member_id,
             pid=os.getpid(),
-            le=bus._pos_epoch,
-            ls=bus._pos_seq,
-            p=bus._state.names(),
+            last_epoch=position.epoch,
+            last_seq=position.seq,
+            providers=bus.provider_names(),
         )
         t.write(frame(hello))
 
@@ -106,7 +107,7 @@ class Link(asyncio.Protocol):
     def _schedule(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self.bus._loop.call_soon(self.flush)
+            self.bus.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._flush_scheduled = False
@@ -136,72 +137,58 @@ class Link(asyncio.Protocol):
         # isinstance (not ``match``): as fast as ``type(f) is`` for the hot Msg case, and mypy
         # narrows it. The frame classes have no subclasses, so it tests the exact type.
         if isinstance(f, F.Msg):
-            if f.e != self.epoch:
-                log.debug("bus: refused a frame of epoch %d (hub epoch %d)", f.e, self.epoch)
+            if f.epoch != self.epoch:
+                log.debug("bus: refused a frame of epoch %d (hub epoch %d)", f.epoch, self.epoch)
                 return
-            s = f.s
-            if s <= bus._pos_seq:
-                return  # replayed twice
+            s = f.seq
             # No gap check here: within one connection the hub skips nothing but our own
             # messages (whose seqs come with acks). Gaps show at (re)connection: _welcome.
-            bus._pos_seq = s
-            if f.v != F.VERSION:
-                bus._gap(s)
-                bus._message_error(f.c, s, f.src, f"unsupported frame version {f.v}")
+            if not self.position.advance(s):
+                return  # replayed twice
+            if f.version != F.VERSION:
+                bus.report_gap(s)
+                bus.message_error(f.channel, s, f.src, f"unsupported frame version {f.version}")
             else:
-                bus._receive(f.src, f.id, f.c, f.d, s, f.t)
+                bus.receive(f.src, f.message_id, f.channel, f.data, s, f.time)
             return
-        if f.v != F.VERSION:
-            log.debug("bus: ignored a %s frame of version %d", type(f).__name__, f.v)
+        if f.version != F.VERSION:
+            log.debug("bus: ignored a %s frame of version %d", type(f).__name__, f.version)
         elif isinstance(f, F.Welcome):
             self._welcome(f)
-        elif f.e != self.epoch:
-            log.debug("bus: refused a %s frame of epoch %d", type(f).__name__, f.e)
+        elif f.epoch != self.epoch:
+            log.debug("bus: refused a %s frame of epoch %d", type(f).__name__, f.epoch)
         elif isinstance(f, F.Ack):
-            if f.s > bus._pos_seq:  # every other frame before f.s has arrived before the ack
-                bus._pos_seq = f.s
-            self.session.acked(f.id)
+            # Every other frame before f.seq has arrived before the ack.
+            self.position.advance(f.seq)
+            self.session.acked(f.message_id)
         elif isinstance(f, F.Members):
-            bus._set_members(f.l, f.ms)
+            bus.set_members(f.leader, f.members)
         elif isinstance(f, F.Handover):
             self.session.on_handover(f.to)
-        elif isinstance(f, F.RoutedRequest):
-            bus._state.on_request(f)
-        elif isinstance(f, F.RoutedReply):
-            bus._state.on_reply(f)
+        elif isinstance(f, F.RoutedRequest | F.RoutedReply):
+            bus.on_control(f)
 
     def _bad_frame(self, payload: bytes, error: str) -> None:
         bus = self.bus
         log.debug("bus: undecodable frame (%d bytes): %s", len(payload), error[:200])
-        bus._gap(bus._pos_seq + 1)  # whatever it was, this member missed it
+        bus.report_gap(self.position.seq + 1)  # whatever it was, this member missed it
         name = F.salvage_channel(payload)
         if name is not None:
-            bus._message_error(name, None, None, f"invalid frame: {error[:200]}")
+            bus.message_error(name, None, None, f"invalid frame: {error[:200]}")
 
     def _welcome(self, w: F.Welcome) -> None:
-        bus = self.bus
-        if w.e < bus._max_epoch:
-            log.warning("bus: refusing a hub of epoch %d (already saw %d)", w.e, bus._max_epoch)
+        bus, position = self.bus, self.position
+        if position.is_stale(w.epoch):
+            log.warning(
+                "bus: refusing a hub of epoch %d (already saw %d)", w.epoch, position.max_epoch
+            )
             self.abort()
             return
-        self.set_epoch(w.e)
-        bus._max_epoch = w.e
-        le, ls = bus._pos_epoch, bus._pos_seq
-        gap = False
-        if le == 0:  # a new member: starts now, no replay
-            expected = w.s + 1
-        elif le == w.e:  # reconnecting to the same hub: replay from where we were
-            expected = ls + 1
-        else:  # a new epoch: in step only if we were where its leader was
-            expected = w.b + 1
-            gap = (le, ls) != (w.be, w.b)
-        if w.r > expected:  # the hub's replay buffer does not reach back far enough
-            gap, expected = True, w.r
-        bus._pos_epoch, bus._pos_seq = w.e, expected - 1
-        bus._epoch = w.e
-        bus._set_members(w.l, w.ms)
+        self.set_epoch(w.epoch)
+        gap = position.welcome(w.epoch, w.seq, w.base_seq, w.base_epoch, w.replay_from)
+        bus.set_members(w.leader, w.members)
         self.session.resend_outbox(self)
         self.welcomed.set_result(None)
-        if gap:
-            bus._gap(expected)
-        bus._notify_changed()
+        if gap is not None:
+            bus.report_gap(gap)
+        bus.notify_changed()

@@ -5,6 +5,9 @@ frames are built by hand (bytes formatting) so that the hub can forward the send
 unchanged: it only splices ``{"s":<seq>,"src":"<member>",`` in front of the sender's JSON object.
 Control frames are small ``msgspec.Struct`` s. Decoding is strict (unknown fields are errors), and
 a message's data stays a ``msgspec.Raw`` until each receiver decodes its own copy. Never pickle.
+
+Fields have descriptive Python names (``epoch``, ``version``, ``seq``, ``channel``, ...) and short
+wire names (``e``, ``v``, ``s``, ``c``, ...): :data:`WIRE_NAMES` maps one to the other.
 """
 
 from __future__ import annotations
@@ -104,45 +107,70 @@ def frame(obj: Struct) -> bytes:
 
 # --- follower -> hub -------------------------------------------------------------------------
 
+# Python name -> wire name. The short wire names keep frames small; renaming a field in Python
+# never changes a byte on the wire (tests/core/bus/test_frames_wire.py pins the encodings).
+WIRE_NAMES = {
+    "epoch": "e",
+    "version": "v",
+    "seq": "s",
+    "channel": "c",
+    "data": "d",
+    "time": "t",
+    "message_id": "id",
+    "leader": "l",
+    "members": "ms",
+    "member": "m",
+    "providers": "p",
+    "last_epoch": "le",
+    "last_seq": "ls",
+    "base_seq": "b",
+    "base_epoch": "be",
+    "replay_from": "r",
+    "name": "n",
+    "request_id": "rid",
+}
 
-class _ToHub(Struct, tag_field="k", forbid_unknown_fields=True, kw_only=True):
-    e: int
-    v: int
+
+class _ToHub(Struct, tag_field="k", forbid_unknown_fields=True, kw_only=True, rename=WIRE_NAMES):
+    epoch: int
+    version: int
 
 
 class Hello(_ToHub, tag="hello"):
-    """First frame on a connection. ``le``/``ls``: last (epoch, seq) this member saw."""
+    """First frame on a connection. ``last_epoch``/``last_seq``: the member's position."""
 
-    m: str
+    member: str
     pid: int
-    le: int
-    ls: int
-    p: list[str] = []
+    last_epoch: int
+    last_seq: int
+    providers: list[str] = []
 
 
 class Post(_ToHub, tag="m"):
-    c: str
-    id: int
-    t: int
-    d: Raw
+    """A message (decoded only for validation: the hub forwards the sender's bytes)."""
+
+    channel: str
+    message_id: int
+    time: int  # time.monotonic_ns() at post
+    data: Raw
 
 
 class Provide(_ToHub, tag="prov"):
-    p: list[str]
+    providers: list[str]
 
 
 class StateRequest(_ToHub, tag="sreq"):
     to: str
-    n: str
-    rid: int
+    name: str
+    request_id: int
 
 
 class StateReply(_ToHub, tag="srep"):
     to: str
-    rid: int
+    request_id: int
     ok: bool
-    at: int = 0
-    d: Raw = Raw(b"null")
+    at: int = 0  # the seq the snapshot reflects
+    data: Raw = Raw(b"null")
 
 
 class Yield(_ToHub, tag="yield"):
@@ -150,71 +178,72 @@ class Yield(_ToHub, tag="yield"):
 
 
 ToHub = Hello | Post | Provide | StateRequest | StateReply | Yield
+ControlToHub = Provide | StateRequest | StateReply | Yield
 decode_to_hub = msgspec.json.Decoder(ToHub).decode
 
 
 # --- hub -> follower -------------------------------------------------------------------------
 
 
-class _FromHub(Struct, tag_field="k", forbid_unknown_fields=True, kw_only=True):
-    e: int
-    v: int
+class _FromHub(Struct, tag_field="k", forbid_unknown_fields=True, kw_only=True, rename=WIRE_NAMES):
+    epoch: int
+    version: int
 
 
-class Member(Struct, forbid_unknown_fields=True):
-    m: str
+class Member(Struct, forbid_unknown_fields=True, rename=WIRE_NAMES):
+    member: str
     pid: int
-    p: list[str] = []
+    providers: list[str] = []
 
 
 class Welcome(_FromHub, tag="welcome"):
-    """``s``: last seq issued; ``b``/``be``: (seq, epoch) the epoch started from; ``r``: first
-    seq about to be replayed (``s + 1`` when nothing is)."""
+    """``seq``: last seq issued; ``base_seq``/``base_epoch``: where the epoch started;
+    ``replay_from``: first seq about to be replayed (``seq + 1`` when nothing is)."""
 
-    l: str  # noqa: E741
-    s: int
-    b: int
-    be: int
-    r: int
-    ms: list[Member]
+    leader: str
+    seq: int
+    base_seq: int
+    base_epoch: int
+    replay_from: int
+    members: list[Member]
 
 
 class Msg(_FromHub, tag="m"):
-    s: int
+    seq: int
     src: str
-    c: str
-    id: int
-    t: int
-    d: Raw
+    channel: str
+    message_id: int
+    time: int
+    data: Raw
 
 
 class Ack(_FromHub, tag="ack"):
-    """The sender's messages up to ``id`` are in every member's socket; ``s`` is that one's seq
-    (the hub never sends a member its own messages, so this is how it learns their seqs)."""
+    """The sender's messages up to ``message_id`` are in every member's socket; ``seq`` is that
+    one's seq (the hub never sends a member its own messages, so this is how it learns them)."""
 
-    id: int
-    s: int
+    message_id: int
+    seq: int
 
 
 class Members(_FromHub, tag="mem"):
-    l: str  # noqa: E741
-    ms: list[Member]
+    leader: str
+    members: list[Member]
 
 
 class RoutedRequest(_FromHub, tag="sreq"):
     src: str
     to: str
-    n: str
-    rid: int
+    name: str
+    request_id: int
 
 
 class RoutedReply(_FromHub, tag="srep"):
     src: str
     to: str
-    rid: int
+    request_id: int
     ok: bool
     at: int = 0
-    d: Raw = Raw(b"null")
+    data: Raw = Raw(b"null")
 
 
 class Handover(_FromHub, tag="handover"):

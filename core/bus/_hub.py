@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from . import _frames as F
 from ._frames import FrameError, FrameReader, frame, pack_len
+from ._position import replay_start
 
 if TYPE_CHECKING:
-    from ._bus import LocalBus
+    from ._port import BusPort, Leadership
     from ._transport import Transport
 
 log = logging.getLogger(__name__)
@@ -109,15 +110,15 @@ class Hub:
     """Hosts the scope's bus for followers; lives exactly as long as this process leads."""
 
     def __init__(
-        self, bus: LocalBus, transport: Transport, epoch: int, base_epoch: int, base_seq: int
+        self, bus: BusPort, leadership: Leadership, transport: Transport, epoch: int
     ) -> None:
         self.bus = bus
-        self.loop = bus._loop
+        self.leadership = leadership
+        self.position = position = bus.position  # issues this epoch's seqs
+        self.loop = bus.loop
         self.transport = transport
         self.epoch = epoch
-        self.base_epoch = base_epoch
-        self.base = base_seq
-        self.seq = base_seq
+        self.base_epoch, self.base = position.epoch, position.seq  # where this epoch starts
         self.conns: dict[str, HubConn] = {}
         self.pending: set[HubConn] = set()
         self.unflushed: set[HubConn] = set()
@@ -155,8 +156,7 @@ class Hub:
 
     def publish_local(self, name_json: bytes, mid: int, t: int, raw: bytes) -> int:
         """Sequence and fan out a message posted in this (the leader's) process."""
-        seq = self.seq = self.seq + 1
-        self.bus._pos_seq = seq
+        seq = self.position.issue()
         ring = self._ring
         parts = (name_json, mid, t, raw)
         ring.append((seq, parts, True))  # framed lazily: often nobody needs the bytes
@@ -174,7 +174,7 @@ class Hub:
 
     def publish_body(self, body: bytes) -> int:
         """Sequence and fan out an already encoded message of ours (queued while following)."""
-        seq = self.seq = self.seq + 1
+        seq = self.position.issue()
         stamp = b'{"s":%d,%b' % (seq, self._own_stamp)
         self._fanout(pack_len(len(stamp) + len(body)) + stamp + body, None, seq)
         return seq
@@ -187,7 +187,6 @@ class Hub:
 
     def _fanout(self, data: bytes, exclude: HubConn | None, seq: int) -> None:
         """Sequenced frame: into the replay ring and to every member but its sender."""
-        self.bus._pos_seq = seq
         ring = self._ring
         ring.append((seq, data, False))
         self._ring_bytes += len(data)
@@ -233,7 +232,7 @@ class Hub:
         for conn, (mid, seq) in acks.items():
             t = conn.transport
             if t is not None and not t.is_closing():
-                t.write(frame(F.Ack(e=self.epoch, v=F.VERSION, id=mid, s=seq)))
+                t.write(frame(F.Ack(epoch=self.epoch, version=F.VERSION, message_id=mid, seq=seq)))
 
     def arm_stall_check(self) -> None:
         if self._stall_timer is None:
@@ -260,16 +259,16 @@ class Hub:
         except Exception as exc:
             conn.drop(f"invalid frame: {str(exc)[:80]}")
             return False
-        if f.v != F.VERSION:
-            conn.drop(f"unsupported version {f.v}")
+        if f.version != F.VERSION:
+            conn.drop(f"unsupported version {f.version}")
             return False
         if conn.member is None:
             if not isinstance(f, F.Hello):
                 conn.drop("first frame is not hello")
                 return False
             return self._hello(conn, f)
-        if f.e != self.epoch:
-            conn.drop(f"frame of epoch {f.e}, hub epoch is {self.epoch}")
+        if f.epoch != self.epoch:
+            conn.drop(f"frame of epoch {f.epoch}, hub epoch is {self.epoch}")
             return False
         # isinstance (not ``match``): as fast as ``type(f) is`` for the hot Post case, and mypy
         # narrows it. The frame classes have no subclasses, so it tests the exact type.
@@ -277,19 +276,19 @@ class Hub:
             if payload[0] != 0x7B or len(payload) > F.MAX_POST:  # "{": the splice relies on it
                 conn.drop("message frame too large or not starting with '{'")
                 return False
-            seq = self.seq = self.seq + 1
+            seq = self.position.issue()
             stamp = b'{"s":%d,"src":%b,' % (seq, conn.src_json)
             self._fanout(
                 b"".join((pack_len(len(stamp) + len(payload) - 1), stamp, memoryview(payload)[1:])),
                 conn,
                 seq,
             )
-            self.acks[conn] = (f.id, seq)
-            self.bus._receive(conn.member, f.id, f.c, f.d, seq, f.t)
+            self.acks[conn] = (f.message_id, seq)
+            self.bus.receive(conn.member, f.message_id, f.channel, f.data, seq, f.time)
         elif isinstance(f, F.StateRequest | F.StateReply):
             self.route(conn.member, f)
         elif isinstance(f, F.Provide):
-            conn.providers = list(f.p)
+            conn.providers = list(f.providers)
             self.members_changed()
         elif isinstance(f, F.Yield):
             self.handover(conn.member)
@@ -299,31 +298,27 @@ class Hub:
         return True
 
     def _hello(self, conn: HubConn, h: F.Hello) -> bool:
-        if not F.MEMBER_ID.fullmatch(h.m) or h.m == self.bus.member_id:
+        member = h.member
+        if not F.MEMBER_ID.fullmatch(member) or member == self.bus.member_id:
             conn.drop("bad member id")
             return False
-        if h.e > self.epoch:
-            conn.drop(f"member knows epoch {h.e} > {self.epoch}; this hub is stale")
-            # bus._session is set while a hub runs (_degrade, which clears it, never runs then)
-            self.bus._session.restart_leadership(h.e)  # type: ignore[union-attr]
+        if h.epoch > self.epoch:
+            conn.drop(f"member knows epoch {h.epoch} > {self.epoch}; this hub is stale")
+            self.leadership.restart_leadership(h.epoch)
             return False
-        old = self.conns.pop(h.m, None)
+        old = self.conns.pop(member, None)
         if old is not None:
             old.drop("replaced by a new connection")
         self.pending.discard(conn)
         conn.hello_done()
-        conn.member = h.m
-        conn.src_json = F.encode_json(h.m)
+        conn.member = member
+        conn.src_json = F.encode_json(member)
         conn.pid = h.pid
-        conn.providers = list(h.p)
-        if h.le == self.epoch:
-            start: int | None = h.ls + 1
-        elif h.le:
-            start = self.base + 1
-        else:
-            start = None
+        conn.providers = list(h.providers)
+        start = replay_start(h.last_epoch, h.last_seq, self.epoch, self.base)
         replay: list[bytes] = []
-        first = self.seq + 1
+        last = self.position.seq
+        first = last + 1
         if start is not None and self._ring:
             lo = self._ring[0][0]
             skip = max(0, start - lo)
@@ -334,19 +329,19 @@ class Hub:
             if replay:
                 first = max(lo, start)
         welcome = F.Welcome(
-            e=self.epoch,
-            v=F.VERSION,
-            l=self.bus.member_id,
-            s=self.seq,
-            b=self.base,
-            be=self.base_epoch,
-            r=first,
-            ms=self.member_list(extra=conn),
+            epoch=self.epoch,
+            version=F.VERSION,
+            leader=self.bus.member_id,
+            seq=last,
+            base_seq=self.base,
+            base_epoch=self.base_epoch,
+            replay_from=first,
+            members=self.member_list(extra=conn),
         )
         conn.out.append(frame(welcome))
         conn.out.extend(replay)
         self._dirty.add(conn)
-        self.conns[h.m] = conn
+        self.conns[member] = conn
         self.members_changed(exclude=conn)
         return True
 
@@ -365,31 +360,35 @@ class Hub:
 
     def member_list(self, extra: HubConn | None = None) -> list[F.Member]:
         bus = self.bus
-        ms = [F.Member(m=bus.member_id, pid=os.getpid(), p=bus._state.names())]
+        ms = [F.Member(member=bus.member_id, pid=os.getpid(), providers=bus.provider_names())]
         conns = list(self.conns.values())
         if extra is not None and extra not in conns:
             conns.append(extra)
-        ms.extend(F.Member(m=c.member, pid=c.pid, p=c.providers) for c in conns if c.member)
+        ms.extend(
+            F.Member(member=c.member, pid=c.pid, providers=c.providers) for c in conns if c.member
+        )
         return ms
 
     def members_changed(self, exclude: HubConn | None = None) -> None:
         ms = self.member_list()
-        self.bus._set_members(self.bus.member_id, ms)
-        self._broadcast(
-            frame(F.Members(e=self.epoch, v=F.VERSION, l=self.bus.member_id, ms=ms)), exclude
+        self.bus.set_members(self.bus.member_id, ms)
+        members = F.Members(
+            epoch=self.epoch, version=F.VERSION, leader=self.bus.member_id, members=ms
         )
+        self._broadcast(frame(members), exclude)
 
     def route(self, src: str, f: F.StateRequest | F.StateReply) -> None:
         """Deliver a state request/reply from ``src`` to its ``to`` member (maybe ourselves)."""
         out: F.RoutedRequest | F.RoutedReply
+        e, v, to, rid = self.epoch, F.VERSION, f.to, f.request_id
         if isinstance(f, F.StateRequest):
-            out = F.RoutedRequest(e=self.epoch, v=F.VERSION, src=src, to=f.to, n=f.n, rid=f.rid)
+            out = F.RoutedRequest(epoch=e, version=v, src=src, to=to, name=f.name, request_id=rid)
         else:
             out = F.RoutedReply(
-                e=self.epoch, v=F.VERSION, src=src, to=f.to, rid=f.rid, ok=f.ok, at=f.at, d=f.d
+                epoch=e, version=v, src=src, to=to, request_id=rid, ok=f.ok, at=f.at, data=f.data
             )
         if f.to == self.bus.member_id:
-            self.bus._on_control(out)
+            self.bus.on_control(out)
             return
         conn = self.conns.get(f.to)
         if conn is not None:
@@ -399,10 +398,9 @@ class Hub:
             except F.DataCloneError:
                 pass
         if isinstance(f, F.StateRequest):  # unknown target or too large: fail fast
-            self.route(f.to, F.StateReply(e=self.epoch, v=F.VERSION, to=src, rid=f.rid, ok=False))
+            self.route(to, F.StateReply(epoch=e, version=v, to=src, request_id=rid, ok=False))
 
     def handover(self, successor: str) -> None:
         """Tell everyone who should lead next, then step down."""
-        self._broadcast(frame(F.Handover(e=self.epoch, v=F.VERSION, to=successor)))
-        # bus._session is set while a hub runs (_degrade, which clears it, never runs then)
-        self.bus._session.stop_leading(holdoff=True)  # type: ignore[union-attr]
+        self._broadcast(frame(F.Handover(epoch=self.epoch, version=F.VERSION, to=successor)))
+        self.leadership.stop_leading(holdoff=True)

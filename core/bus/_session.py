@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _frames as F
 from ._follower import Link
@@ -21,7 +21,7 @@ from ._hub import Hub
 from ._lock import LeaderLock
 
 if TYPE_CHECKING:
-    from ._bus import LocalBus
+    from ._port import BusPort
     from ._runtime import ScopePaths
     from ._transport import Transport
 
@@ -42,11 +42,11 @@ def poll_interval(waited: float) -> float:
 
 
 class Session:
-    """Election loop + outbox of one cross-process bus."""
+    """Election loop + outbox of one cross-process bus (the ``Leadership`` its hub asks)."""
 
-    def __init__(self, bus: LocalBus, paths: ScopePaths, transport: Transport) -> None:
+    def __init__(self, bus: BusPort, paths: ScopePaths, transport: Transport) -> None:
         self.bus = bus
-        self.loop = bus._loop
+        self.loop = bus.loop
         self.paths = paths
         self.transport = transport
         self.lock = LeaderLock(paths.lock, paths.epoch)
@@ -88,17 +88,17 @@ class Session:
             self._outbox_bytes -= len(outbox.popleft()[1])
         if not outbox:
             self._outbox_warned = False
-            self.bus._notify_changed()
+            self.bus.notify_changed()
 
     def resend_outbox(self, link: Link) -> None:
         for _mid, body in self.outbox:
             link.send_body(body)
 
-    def send_control(self, obj: Any) -> bool:
+    def send_control(self, obj: F.ControlToHub) -> bool:
         """Send a control frame to the hub (or hand it to our own hub). False if not connected."""
         hub = self.hub
         if hub is not None:
-            obj.e = hub.epoch
+            obj.epoch = hub.epoch
             if isinstance(obj, F.StateRequest | F.StateReply):
                 hub.route(self.bus.member_id, obj)
             elif isinstance(obj, F.Provide):
@@ -107,7 +107,7 @@ class Session:
         link = self.link
         if link is None or not link.ready:
             return False
-        obj.e = link.epoch
+        obj.epoch = link.epoch
         link.send_frame(frame(obj))
         return True
 
@@ -118,18 +118,18 @@ class Session:
             await self._elect()
         except Exception:  # a bug here must not take the process (or in-process delivery) down
             log.exception("bus: election loop failed")
-            self.bus._degrade("internal error in the election loop")
+            self.bus.degrade("internal error in the election loop")
 
     async def _elect(self) -> None:
         bus = self.bus
         failing_since: float | None = None
-        while not bus._closed:
+        while not bus.closed:
             now = self.loop.time()
             if now >= self.holdoff_until:
                 try:
                     got = self.lock.try_acquire()
                 except OSError as exc:
-                    bus._degrade(f"lock file unusable: {exc}")
+                    bus.degrade(f"lock file unusable: {exc}")
                     return
                 if got:
                     failing_since = None
@@ -141,7 +141,7 @@ class Session:
                 failing_since = None
                 await link.done
                 self.link = None
-                bus._link_lost()
+                bus.link_lost()
                 continue
             failing_since = failing_since if failing_since is not None else now
             await asyncio.sleep(poll_interval(now - failing_since))
@@ -159,7 +159,7 @@ class Session:
         except (TimeoutError, asyncio.CancelledError):
             if not link.welcomed.cancelled() and not link.welcomed.done():
                 link.abort()
-            if self.bus._closed:
+            if self.bus.closed:
                 raise
         if not link.ready:
             link.abort()
@@ -168,23 +168,25 @@ class Session:
         return link
 
     async def _lead(self) -> bool:
-        bus = self.bus
+        bus, position = self.bus, self.bus.position
         try:
-            epoch = self.lock.bump_epoch(floor=max(bus._max_epoch, self._epoch_floor))
+            epoch = self.lock.bump_epoch(floor=max(position.max_epoch, self._epoch_floor))
         except OSError as exc:
             self.lock.release()
-            bus._degrade(f"epoch file unusable: {exc}")
+            bus.degrade(f"epoch file unusable: {exc}")
             return False
-        hub = Hub(bus, self.transport, epoch, bus._pos_epoch, bus._pos_seq)
+        hub = Hub(bus, self, self.transport, epoch)  # continues from the position's seq
         try:
             await hub.start()
         except OSError as exc:
             self.lock.release()
-            bus._degrade(f"cannot listen on {self.transport.address}: {exc}")
+            bus.degrade(f"cannot listen on {self.transport.address}: {exc}")
             return False
         self.hub = hub
         self._leading = self.loop.create_future()
-        bus._became_leader(epoch)
+        position.lead(epoch)  # the epoch continues from the position's seq
+        hub.members_changed()  # announces this member as the leader of the new epoch
+        bus.notify_changed()
         for _mid, body in self.outbox:
             hub.publish_body(body)
         self.outbox.clear()
@@ -200,7 +202,7 @@ class Session:
                 await hub.close()
             finally:
                 self.lock.release()
-                bus._lost_leadership()
+                bus.lost_leadership()
         return True
 
     async def _watch(self, hub: Hub) -> None:
@@ -236,7 +238,7 @@ class Session:
         link = self.link
         if link is not None and link.ready and self.outbox:
             with contextlib.suppress(TimeoutError):
-                await bus._wait_for(lambda: not self.outbox or not link.ready, drain_timeout)
+                await bus.wait_for(lambda: not self.outbox or not link.ready, drain_timeout)
         task = self._task
         if self._leading is not None and not self._leading.done():
             self._leading.set_result(None)  # _lead() closes the hub, then the loop sees _closed

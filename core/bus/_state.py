@@ -21,7 +21,7 @@ import msgspec
 from . import _frames as F
 
 if TYPE_CHECKING:
-    from ._bus import LocalBus
+    from ._port import BusPort
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ Provider = Callable[[], Any]
 class StateBroker:
     """Providers of this member and its pending requests."""
 
-    def __init__(self, bus: LocalBus) -> None:
+    def __init__(self, bus: BusPort) -> None:
         self.bus = bus
         self.providers: dict[str, Provider] = {}
         self._pending: dict[int, asyncio.Future[tuple[Any, int] | None]] = {}
@@ -47,33 +47,30 @@ class StateBroker:
             if not callable(fn):
                 raise TypeError("provider must be callable")
             self.providers[name] = fn
-        session = self.bus._session
-        if session is not None:
-            session.send_control(F.Provide(e=0, v=F.VERSION, p=self.names()))
+        self.bus.send_control(F.Provide(epoch=0, version=F.VERSION, providers=self.names()))
 
     def _target(self, name: str) -> str | None:
         bus = self.bus
-        members = bus._member_info
-        leader = bus._leader_id
+        members = bus.member_info
+        leader = bus.known_leader
         for m in members:
-            if m.m == leader and name in m.p:
+            if m.member == leader and name in m.providers:
                 return leader
         if name in self.providers:
             return bus.member_id
         for m in members:
-            if m.m != bus.member_id and name in m.p:
-                return m.m
+            if m.member != bus.member_id and name in m.providers:
+                return m.member
         # Our member list may be a moment old: ask the leader, it answers "no" at worst.
         return leader if leader is not None and leader != bus.member_id else None
 
     async def request(self, name: str, seconds: float) -> tuple[Any, int] | None:
         bus = self.bus
-        loop = bus._loop
+        loop = bus.loop
         deadline = loop.time() + seconds
-        session = bus._session
-        if session is not None and not session.connected and name not in self.providers:
+        if bus.connecting and name not in self.providers:
             try:
-                await bus._wait_for(lambda: session.connected, seconds)
+                await bus.wait_for(lambda: not bus.connecting, seconds)
             except TimeoutError:
                 return None
         target = self._target(name)
@@ -85,9 +82,10 @@ class StateBroker:
         fut: asyncio.Future[tuple[Any, int] | None] = loop.create_future()
         self._pending[rid] = fut
         try:
-            if session is None or not session.send_control(
-                F.StateRequest(e=0, v=F.VERSION, to=target, n=name, rid=rid)
-            ):
+            request = F.StateRequest(
+                epoch=0, version=F.VERSION, to=target, name=name, request_id=rid
+            )
+            if not bus.send_control(request):
                 return None
             async with asyncio.timeout(max(0.0, deadline - loop.time())):
                 return await fut
@@ -97,7 +95,7 @@ class StateBroker:
             self._pending.pop(rid, None)
 
     async def _local(self, name: str) -> tuple[Any, int] | None:
-        fut: asyncio.Future[tuple[Any, int] | None] = self.bus._loop.create_future()
+        fut: asyncio.Future[tuple[Any, int] | None] = self.bus.loop.create_future()
 
         def done(raw: bytes | None, at: int) -> None:
             if not fut.done():
@@ -110,7 +108,7 @@ class StateBroker:
         """Call the provider once every message processed so far has been delivered here, so
         the snapshot reflects all of them; ``done(raw_or_None, seq)``."""
         bus = self.bus
-        at = bus._pos_seq
+        at = bus.position.seq
 
         def run() -> None:
             fn = self.providers.get(name)
@@ -124,7 +122,7 @@ class StateBroker:
                 done(None, at)
                 return
             if inspect.isawaitable(value):
-                bus._loop.create_task(finish(value))
+                bus.loop.create_task(finish(value))
             else:
                 encode(value)
 
@@ -146,47 +144,52 @@ class StateBroker:
                 return
             done(raw, at)
 
-        bus._dispatch.call(run)
+        bus.after_deliveries(run)
 
     def on_request(self, f: F.RoutedRequest) -> None:
-        """Another member asks us for ``f.n``: answer after our pending deliveries."""
+        """Another member asks us for ``f.name``: answer after our pending deliveries."""
 
         def done(raw: bytes | None, at: int) -> None:
-            session = self.bus._session
-            if session is None:
-                return
-            fail = F.StateReply(e=0, v=F.VERSION, to=f.src, rid=f.rid, ok=False)
+            send = self.bus.send_control
+            rid = f.request_id
+            fail = F.StateReply(epoch=0, version=F.VERSION, to=f.src, request_id=rid, ok=False)
             if raw is None:
-                session.send_control(fail)
+                send(fail)
                 return
             reply = F.StateReply(
-                e=0, v=F.VERSION, to=f.src, rid=f.rid, ok=True, at=at, d=msgspec.Raw(raw)
+                epoch=0,
+                version=F.VERSION,
+                to=f.src,
+                request_id=rid,
+                ok=True,
+                at=at,
+                data=msgspec.Raw(raw),
             )
             try:
-                session.send_control(reply)
+                send(reply)
             except F.DataCloneError as exc:
-                log.warning("bus: state %r too large to send: %s", f.n, exc)
-                session.send_control(fail)
+                log.warning("bus: state %r too large to send: %s", f.name, exc)
+                send(fail)
 
-        self._run_provider(f.n, done)
+        self._run_provider(f.name, done)
 
     def on_reply(self, f: F.RoutedReply) -> None:
         """Resolve after the deliveries queued before the reply arrived."""
 
         def resolve() -> None:
-            fut = self._pending.get(f.rid)
+            fut = self._pending.get(f.request_id)
             if fut is None or fut.done():
                 return
             if not f.ok:
                 fut.set_result(None)
                 return
             try:
-                fut.set_result((F.decode_json(f.d), f.at))
+                fut.set_result((F.decode_json(f.data), f.at))
             except Exception as exc:
                 log.warning("bus: undecodable state reply: %s", exc)
                 fut.set_result(None)
 
-        self.bus._dispatch.call(resolve)
+        self.bus.after_deliveries(resolve)
 
     def cancel_all(self) -> None:
         for fut in self._pending.values():

@@ -247,7 +247,7 @@ class SyncHandle:
         self._channel = BroadcastChannel(self.channel_name, bus=bus)
         self._channel.add_listener("message", self._on_message)
         self._unsubscribe = store.subscribe(self._on_store_change)
-        self._off_gap = bus.add_listener("gap", lambda _epoch, _seq: self._resync())
+        self._off_gap = bus.gap.connect(lambda _epoch, _seq: self._resync())
         self._resync()
 
     def meta(self, key: str) -> Meta | None:

@@ -1,6 +1,6 @@
 """Persistence behind one interface; no SQL outside this package."""
 
-from ._migrations import DB_VERSION, SchemaTooNew, schema_version
+from ._migrations import DB_VERSION, DatabaseTooNew, schema_version
 from .base import (
     Deleted,
     DomainError,
@@ -21,6 +21,7 @@ from .sqlite import SQLiteStorage
 
 __all__ = [
     "DB_VERSION",
+    "DatabaseTooNew",
     "Deleted",
     "DomainError",
     "FeedState",
@@ -29,7 +30,6 @@ __all__ = [
     "KeyReused",
     "NotFound",
     "SQLiteStorage",
-    "SchemaTooNew",
     "Storage",
     "StoredChange",
     "TokenInfo",

@@ -13,7 +13,7 @@ script, or a function for data rewrites).
   already made them).
 
 A database of a version above :data:`DB_VERSION` was written by a newer server: opening it
-raises :class:`SchemaTooNew` and changes nothing (the database is the truth; nothing is reset).
+raises :class:`DatabaseTooNew` and changes nothing (the database is the truth; nothing is reset).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ CREATE INDEX IF NOT EXISTS operations_by_age ON operations(created_at);
 DB_VERSION = len(STEPS)
 
 
-class SchemaTooNew(RuntimeError):
+class DatabaseTooNew(RuntimeError):
     """The database was written by a newer Concord server than this one."""
 
     def __init__(self, path: Path, found: int, known: int) -> None:
@@ -140,10 +140,10 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Bring the database (an autocommit connection) to :data:`DB_VERSION`; returns the version
-    it had. Raises :class:`SchemaTooNew`, changing nothing, when it is newer."""
+    it had. Raises :class:`DatabaseTooNew`, changing nothing, when it is newer."""
     start = found = schema_version(conn)
     if found > DB_VERSION:
-        raise SchemaTooNew(path, found, DB_VERSION)
+        raise DatabaseTooNew(path, found, DB_VERSION)
     for target, step in enumerate(STEPS, start=1):
         if found >= target:
             continue
@@ -151,7 +151,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
         try:
             found = schema_version(conn)  # another process may have got here first
             if found > DB_VERSION:
-                raise SchemaTooNew(path, found, DB_VERSION)
+                raise DatabaseTooNew(path, found, DB_VERSION)
             if found < target:
                 if callable(step):
                     step(conn)

@@ -92,7 +92,7 @@ class SQLiteStorage(Storage):
         return result
 
     async def open(self) -> None:
-        """Create or migrate the schema (:mod:`._migrations`); raises :class:`SchemaTooNew`
+        """Create or migrate the schema (:mod:`._migrations`); raises :class:`DatabaseTooNew`
         for a newer server's database, leaving it untouched."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()

@@ -90,8 +90,7 @@ async def child_ours(scope: str, directory: str) -> None:
     ch = BroadcastChannel("bench", bus=bus)
     member = BenchMember(ch.post_message)
     ch.on_message = lambda ev: member.on_data(ev.data)
-    bus.add_listener(
-        "leader_changed",
+    bus.leader_changed.connect(
         lambda e, m: emit("leader", epoch=e, leader=m, is_leader=bus.is_leader, t=now()),
     )
     emit("ready", is_leader=bus.is_leader, epoch=bus.epoch, t=now())
@@ -167,5 +166,3 @@ async def child_relay_client(address: str) -> None:
     member.post = post
     emit("ready", t=now())
     await member.serve()
-
-

@@ -68,8 +68,15 @@ class Device:
     @classmethod
     async def start(cls, url: str, data: Path, runtime: Path) -> Device:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--device", url, str(data), str(runtime),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+            sys.executable,
+            __file__,
+            "--device",
+            url,
+            str(data),
+            str(runtime),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
         )
         device = cls(proc)
         line = await asyncio.wait_for(device.lines.get(), 30)
@@ -117,7 +124,7 @@ async def device_main(url: str, data: str, runtime: str) -> None:
             sys.stdout.write(f"arrived {ids}\n")
             sys.stdout.flush()
 
-    b.on("messages_added", on_added)
+    b.events.messages_added.connect(on_added)
     for _ in range(1000):
         if b.status.state == "live":
             break
@@ -143,14 +150,24 @@ async def cold_open(n: int = 10_000, runs: int = 5) -> list[float]:
     from core.store import LocalStore
 
     tmp = Path(tempfile.mkdtemp(prefix="concord-open-"))
-    cfg = ClientConfig("http://127.0.0.1:9", tmp / "data", "alice", runtime_dir=tmp / "run",
-                       sync=False)
+    cfg = ClientConfig(
+        "http://127.0.0.1:9", tmp / "data", "alice", runtime_dir=tmp / "run", sync=False
+    )
     store = LocalStore(Path(cfg.data_dir) / "profiles" / cfg.profile_key / "cache.db")
     convs = [
-        p.Conversation(id=f"00000000-0000-4000-8000-{i:012d}", title=f"Conversation {i}",
-                       pinned=i % 50 == 0, version=1, creator="alice", members=["alice", "bob"],
-                       created_at=i, updated_at=i, message_count=i % 7, read_seq=0,
-                       unread=i % 7)
+        p.Conversation(
+            id=f"00000000-0000-4000-8000-{i:012d}",
+            title=f"Conversation {i}",
+            pinned=i % 50 == 0,
+            version=1,
+            creator="alice",
+            members=["alice", "bob"],
+            created_at=i,
+            updated_at=i,
+            message_count=i % 7,
+            read_seq=0,
+            unread=i % 7,
+        )
         for i in range(n)
     ]
     store.apply_snapshot(p.Snapshot(epoch=1, head=n, conversations=convs))
@@ -176,8 +193,17 @@ async def main() -> None:
     await setup_users(tmp / "server", ["alice", "bob", *extra_users])
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir",
-        str(tmp / "server"), "--log-level", "warning", cwd=ROOT,
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp / "server"),
+        "--log-level",
+        "warning",
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -199,8 +225,10 @@ async def main() -> None:
                 r = await c.post("/auth/token", json={"username": name, "password": PW})
                 tokens.append(r.json()["access_token"])
         sink = Sink(10**9)
-        subs = [Subscriber(port, "/api/v1/events", tokens[i // DEVICES_PER_USER], sink)
-                for i in range(100)]
+        subs = [
+            Subscriber(port, "/api/v1/events", tokens[i // DEVICES_PER_USER], sink)
+            for i in range(100)
+        ]
         for s in subs:
             s.task = asyncio.create_task(s.run(-1))
         await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subs)), 30)
@@ -220,17 +248,27 @@ async def main() -> None:
         proc.terminate()
         await proc.wait()
 
-    print(f"\ndevice -> device latency (A sends; B's cache applied and notified), ms, "
-          f"{args.messages} messages each")
-    print(f"  1 subscriber:            p50 {pct(one, 50):6.2f}  p99 {pct(one, 99):6.2f}  "
-          f"max {max(one):6.2f}")
-    print(f"  +100 extra subscribers:  p50 {pct(hundred, 50):6.2f}  p99 {pct(hundred, 99):6.2f}  "
-          f"max {max(hundred):6.2f}")
+    print(
+        f"\ndevice -> device latency (A sends; B's cache applied and notified), ms, "
+        f"{args.messages} messages each"
+    )
+    print(
+        f"  1 subscriber:            p50 {pct(one, 50):6.2f}  p99 {pct(one, 99):6.2f}  "
+        f"max {max(one):6.2f}"
+    )
+    print(
+        f"  +100 extra subscribers:  p50 {pct(hundred, 50):6.2f}  p99 {pct(hundred, 99):6.2f}  "
+        f"max {max(hundred):6.2f}"
+    )
     opens = await cold_open()
-    print(f"Client.open with 10,000 cached conversations: median {sorted(opens)[2]:.1f} ms, "
-          f"max {max(opens):.1f} ms over {len(opens)} opens")
-    print(f"poll requests while live: {polls:.0f} in {args.idle:.0f} s idle = {per_hour:.1f}/hour "
-          f"(states {live})")
+    print(
+        f"Client.open with 10,000 cached conversations: median {sorted(opens)[2]:.1f} ms, "
+        f"max {max(opens):.1f} ms over {len(opens)} opens"
+    )
+    print(
+        f"poll requests while live: {polls:.0f} in {args.idle:.0f} s idle = {per_hour:.1f}/hour "
+        f"(states {live})"
+    )
 
 
 if __name__ == "__main__":

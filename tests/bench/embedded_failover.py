@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.desktop.test_failover import (  # noqa: E402
+from tests.support.app_process import (  # noqa: E402
     HOSTED,
     LIMIT_S,
     STATUS,

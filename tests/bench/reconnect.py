@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from core import Client, ClientConfig  # noqa: E402
 from core.engine import EngineConfig  # noqa: E402
-from tests.sync.conftest import PASSWORD, add_users  # noqa: E402
-from tests.sync.procs import ServerProc  # noqa: E402
+from tests.support.live_server import PASSWORD, add_users  # noqa: E402
+from tests.support.procs import ServerProc  # noqa: E402
 
 DEFAULT = EngineConfig()
 BEFORE = replace(DEFAULT, backoff_cap_s=30.0)  # and no wake of the outbox (below)
@@ -60,7 +60,7 @@ async def run_policy(name: str, engine: EngineConfig, cycles: int, seed: int) ->
         if status.state in ("live", "polling"):
             reached_at.append(time.monotonic())
 
-    client.on("status_changed", on_status)
+    client.events.status_changed.connect(on_status)
     up_to_live: list[float] = []
     reach_to_empty: list[float] = []
     try:

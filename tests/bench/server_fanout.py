@@ -165,8 +165,19 @@ async def bench_concord(counts: list[int], n_messages: int) -> dict[int, tuple]:
     await store.close()
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir",
-         str(data), "--log-level", "warning", *EXTRA_SERVER_ARGS],
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--log-level",
+            "warning",
+            *EXTRA_SERVER_ARGS,
+        ],
         cwd=ROOT,
     )
     results: dict[int, tuple] = {}
@@ -184,18 +195,23 @@ async def bench_concord(counts: list[int], n_messages: int) -> dict[int, tuple]:
                 # One conversation per row whose members are exactly the subscribing users.
                 members = names[: max(1, -(-n // DEVICES_PER_USER))]
                 cid = str(uuid.uuid4())
-                r = await c.post("/conversations", headers=h,
-                                 json={"id": cid, "title": "bench", "members": members})
+                r = await c.post(
+                    "/conversations",
+                    headers=h,
+                    json={"id": cid, "title": "bench", "members": members},
+                )
                 r.raise_for_status()
 
                 async def publish(text: str, cid: str = cid) -> None:
-                    resp = await c.post(f"/conversations/{cid}/messages", headers=h,
-                                        json={"id": str(uuid.uuid4()), "body": text})
+                    resp = await c.post(
+                        f"/conversations/{cid}/messages",
+                        headers=h,
+                        json={"id": str(uuid.uuid4()), "body": text},
+                    )
                     resp.raise_for_status()
 
                 subs = [tokens[i // DEVICES_PER_USER] for i in range(n)]
-                lat, lost = await measure(port, "/api/v1/events", subs, publish, n_messages,
-                                          run_id)
+                lat, lost = await measure(port, "/api/v1/events", subs, publish, n_messages, run_id)
                 results[n] = (lat, lost)
     finally:
         proc.terminate()
@@ -208,8 +224,9 @@ async def idle_memory(port: int, path: str, tokens: list, pid: int, n: int = 100
     await asyncio.sleep(0.5)
     before = rss_kib(pid)
     sink = Sink(n)
-    subs = [Subscriber(port, path, tokens[i // DEVICES_PER_USER % len(tokens)], sink)
-            for i in range(n)]
+    subs = [
+        Subscriber(port, path, tokens[i // DEVICES_PER_USER % len(tokens)], sink) for i in range(n)
+    ]
     for s in subs:
         s.task = asyncio.create_task(s.run(-1))
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subs)), 60)
@@ -239,8 +256,7 @@ async def bench_naive(counts: list[int], n_messages: int) -> dict[int, tuple]:
                 resp.raise_for_status()
 
             for run_id, n in enumerate(counts):
-                lat, lost = await measure(port, "/events", [None] * n, publish, n_messages,
-                                          run_id)
+                lat, lost = await measure(port, "/events", [None] * n, publish, n_messages, run_id)
                 results[n] = (lat, lost)
     finally:
         proc.terminate()
@@ -257,17 +273,25 @@ async def main() -> None:
     ours = await bench_concord(counts, args.messages)
     naive = await bench_naive(counts, args.messages)
     print(f"\nserver fan-out: {args.messages} messages per row, publish -> receive (ms)")
-    print(f"{'subscribers':>11} | {'concord p50':>11} {'p99':>7} {'lost':>4} | "
-          f"{'naive p50':>9} {'p99':>7} {'lost':>4} | {'p50 ratio':>9} {'p99 ratio':>9}")
+    print(
+        f"{'subscribers':>11} | {'concord p50':>11} {'p99':>7} {'lost':>4} | "
+        f"{'naive p50':>9} {'p99':>7} {'lost':>4} | {'p50 ratio':>9} {'p99 ratio':>9}"
+    )
     for n in counts:
         (lo, lost_o), (ln, lost_n) = ours[n], naive[n]
         o50, o99, n50, n99 = pct(lo, 50), pct(lo, 99), pct(ln, 50), pct(ln, 99)
-        print(f"{n:>11} | {o50:>11.2f} {o99:>7.2f} {lost_o:>4} | {n50:>9.2f} {n99:>7.2f} "
-              f"{lost_n:>4} | {o50 / n50:>9.2f} {o99 / n99:>9.2f}")
-    print(f"server memory per idle SSE connection (1000 open): concord {ours[-1][0]:.1f} KiB, "
-          f"naive {naive[-1][0]:.1f} KiB")
-    print(f"(mean of all samples: concord {statistics.fmean(ours[counts[-1]][0]):.2f} ms at "
-          f"{counts[-1]} subscribers)")
+        print(
+            f"{n:>11} | {o50:>11.2f} {o99:>7.2f} {lost_o:>4} | {n50:>9.2f} {n99:>7.2f} "
+            f"{lost_n:>4} | {o50 / n50:>9.2f} {o99 / n99:>9.2f}"
+        )
+    print(
+        f"server memory per idle SSE connection (1000 open): concord {ours[-1][0]:.1f} KiB, "
+        f"naive {naive[-1][0]:.1f} KiB"
+    )
+    print(
+        f"(mean of all samples: concord {statistics.fmean(ours[counts[-1]][0]):.2f} ms at "
+        f"{counts[-1]} subscribers)"
+    )
 
 
 if __name__ == "__main__":

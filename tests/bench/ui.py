@@ -141,8 +141,17 @@ async def burst_and_memory(tmp: Path) -> dict[str, float]:
     await setup_users(tmp / "srv", ["alice", "bob"])
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir",
-        str(tmp / "srv"), "--log-level", "warning", cwd=ROOT,
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp / "srv"),
+        "--log-level",
+        "warning",
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     out: dict[str, float] = {}
@@ -152,8 +161,9 @@ async def burst_and_memory(tmp: Path) -> dict[str, float]:
         cids = [(await bob.create_conversation(f"team {i}", ["alice"])).id for i in range(50)]
         await bob.wait_synced(30)
         await bob.close()
-        alice = await Client.open(ClientConfig(url, tmp / "alice", "alice", PW,
-                                               runtime_dir=tmp / "r"))
+        alice = await Client.open(
+            ClientConfig(url, tmp / "alice", "alice", PW, runtime_dir=tmp / "r")
+        )
         for _ in range(1000):
             if len(alice.conversations()) == 50:
                 break
@@ -171,21 +181,27 @@ async def burst_and_memory(tmp: Path) -> dict[str, float]:
                 child.viewport().installEventFilter(counter)
         await asyncio.sleep(0.5)
         applied: list[float] = []
-        alice.on("messages_added", lambda cid, msgs: applied.append(time.perf_counter()))
+        alice.events.messages_added.connect(lambda cid, msgs: applied.append(time.perf_counter()))
         meter = StallMeter()
         counter.paints.clear()
         meter.start()
         writer = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", WRITER, url, ",".join(cids), str(BURST), PW, cwd=ROOT)
+            sys.executable, "-c", WRITER, url, ",".join(cids), str(BURST), PW, cwd=ROOT
+        )
         await writer.wait()
         await asyncio.sleep(0.5)  # the tail of the burst reaches the UI
         meter.timer.stop()
         first, last = applied[0], applied[-1]
         during = [t for t in counter.paints if first <= t <= last + 0.05]
         duration = max(last - first, 1e-3)
-        out.update(burst_s=duration, paints=len(during), per_s=len(during) / duration,
-                   stall_ms=meter.max_gap * 1000, batches=len(applied),
-                   unread=alice.total_unread())
+        out.update(
+            burst_s=duration,
+            paints=len(during),
+            per_s=len(during) / duration,
+            stall_ms=meter.max_gap * 1000,
+            batches=len(applied),
+            unread=alice.total_unread(),
+        )
 
         before = rss_kib()
         extra = [manager.open_main_window(cids[i]) for i in range(1, 11)]
@@ -208,14 +224,24 @@ def cold_start(tmp: Path, n: int = 10_000) -> list[tuple[float, int]]:
     from core import protocol as p
     from core.store import LocalStore
 
-    cfg = ClientConfig("http://127.0.0.1:9", tmp / "data", "alice", runtime_dir=tmp / "run",
-                       sync=False)
+    cfg = ClientConfig(
+        "http://127.0.0.1:9", tmp / "data", "alice", runtime_dir=tmp / "run", sync=False
+    )
     store = LocalStore(Path(cfg.data_dir) / "profiles" / cfg.profile_key / "cache.db")
     convs = [
-        p.Conversation(id=f"00000000-0000-4000-8000-{i:012d}", title=f"Conversation {i}",
-                       pinned=i % 50 == 0, version=1, creator="alice", members=["alice"],
-                       created_at=i, updated_at=i, message_count=i % 5, read_seq=0,
-                       unread=i % 5)
+        p.Conversation(
+            id=f"00000000-0000-4000-8000-{i:012d}",
+            title=f"Conversation {i}",
+            pinned=i % 50 == 0,
+            version=1,
+            creator="alice",
+            members=["alice"],
+            created_at=i,
+            updated_at=i,
+            message_count=i % 5,
+            read_seq=0,
+            unread=i % 5,
+        )
         for i in range(n)
     ]
     store.apply_snapshot(p.Snapshot(epoch=1, head=n, conversations=convs))
@@ -224,8 +250,13 @@ def cold_start(tmp: Path, n: int = 10_000) -> list[tuple[float, int]]:
     runs = []
     for _ in range(3):
         t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-c", COLD, str(tmp)], capture_output=True,
-                             text=True, timeout=120, cwd=ROOT)
+        res = subprocess.run(
+            [sys.executable, "-c", COLD, str(tmp)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         wall = (time.perf_counter() - t0) * 1000
         if res.returncode != 0 or len(res.stdout.split()) < 2:
             raise RuntimeError(f"cold start run failed: {res.stderr[-2000:]}")
@@ -245,14 +276,18 @@ def main() -> None:
     cold = cold_start(tmp / "cold")
     del app
     print("\nUI benchmark (offscreen Qt; server in its own process)")
-    print(f"burst of {BURST} remote changes: {burst['burst_s']:.2f} s, "
-          f"{burst['paints']:.0f} repaints = {burst['per_s']:.0f} repaints/s "
-          f"(target <= ~60), longest loop stall {burst['stall_ms']:.1f} ms (target <= 50), "
-          f"{burst['batches']:.0f} message batches, unread after {burst['unread']:.0f}")
+    print(
+        f"burst of {BURST} remote changes: {burst['burst_s']:.2f} s, "
+        f"{burst['paints']:.0f} repaints = {burst['per_s']:.0f} repaints/s "
+        f"(target <= ~60), longest loop stall {burst['stall_ms']:.1f} ms (target <= 50), "
+        f"{burst['batches']:.0f} message batches, unread after {burst['unread']:.0f}"
+    )
     best = min(c[0] for c in cold)
-    print(f"cold start to painted main window, 10,000 cached conversations: "
-          f"{best:.0f} ms from interpreter start (runs: "
-          f"{', '.join(f'{c[0]:.0f}' for c in cold)} ms; rows {cold[0][1]}; target < 1000)")
+    print(
+        f"cold start to painted main window, 10,000 cached conversations: "
+        f"{best:.0f} ms from interpreter start (runs: "
+        f"{', '.join(f'{c[0]:.0f}' for c in cold)} ms; rows {cold[0][1]}; target < 1000)"
+    )
     print(f"memory per extra main window: {burst['mem_per_window_mb']:.2f} MB (target < 10)")
 
 

@@ -1,4 +1,5 @@
-"""Desktop tests share the UI tests' qasync loop, GC discipline and real server/clients."""
+"""Desktop tests run like the UI tests: on the app's qasync loop, with garbage collected on the
+GUI thread, against the real server and clients of ``tests.support.live_server``."""
 
 from pathlib import Path
 
@@ -8,14 +9,11 @@ from PySide6.QtWidgets import QApplication
 from core.bus import PreferenceStore
 from desktop.manager import WindowManager
 from desktop.profile import Profile
-from tests.ui.conftest import (  # noqa: F401 (fixtures and the loop-factory hook)
-    _gc_on_the_gui_thread,
-    clients,
-    live_server,
-    pytest_asyncio_loop_factories,
-    qapp_cls,
-)
+from tests.support.qt import gc_on_the_gui_thread, qasync_loop_factories  # noqa: F401 (fixture)
 from ui.bridge import ClientBridge
+
+# Qt tests: garbage collected on the GUI thread, async tests on the qasync loop.
+pytest_asyncio_loop_factories = qasync_loop_factories
 
 
 @pytest.fixture

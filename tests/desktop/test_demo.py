@@ -47,8 +47,8 @@ async def test_demo_device_creates_renames_and_writes(tmp_path: Path) -> None:
             if written:
                 wrote.set()
 
-        me.on("conversation_changed", on_conversation)
-        me.on("messages_added", on_messages)
+        me.events.conversation_changed.connect(on_conversation)
+        me.events.messages_added.connect(on_messages)
         profile = Profile("p", None, "me", tmp_path / "d", tmp_path / "c")
         demo = await DemoDevice.start(server, profile, me, interval_s=0.05)
         # About 15% of the steps rename, ~20 steps a second: within 30 s one reaches this device

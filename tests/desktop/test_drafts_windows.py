@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QApplication, QInputDialog
 
 from desktop.manager import RESCUE_MS
 from desktop.windows import MainWindow
-from tests.sync.conftest import wait_until
-from tests.sync.procs import ClientProc
-from tests.ui.test_drafts import focus
+from tests.support.procs import ClientProc
+from tests.support.qt import focus
+from tests.support.waiting import wait_until
 from ui.drafts import SAVE_MS, deleted_notice
 
 
@@ -220,11 +220,11 @@ async def test_deleting_from_the_list_takes_the_draft_along(
 async def test_a_delete_that_does_not_happen_gives_the_draft_back(
     live_server, clients, manager_for
 ) -> None:
-    from tests.sync.test_outbox_chains import change_behind_our_back
+    from tests.support.server_edits import change_behind_our_back
 
     a = await clients(live_server.url, "alice", "desk")
     conflicts: list = []
-    a.on("conflict", conflicts.append)
+    a.events.conflict.connect(conflicts.append)
     conv = await a.create_conversation("mine")
     await a.wait_synced(10)
     a.set_draft(conv.id, "half a thought")

@@ -13,7 +13,7 @@ from pathlib import Path
 from core import Client, ClientConfig
 from desktop.embedded import EmbeddedHost, EmbeddedServer, token_source
 from desktop.instance import AppInstance
-from tests.sync.conftest import wait_until
+from tests.support.waiting import wait_until
 
 
 async def test_the_bus_leader_serves_and_a_host_that_loses_the_lock_stops(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ async def _live_client(tmp_path: Path, url: str, statuses: list[str]) -> Client:
             refresh_token_source=token_source(tmp_path / "server", "me"),
         )
     )
-    client.on("status_changed", lambda s: statuses.append(s.state))
+    client.events.status_changed.connect(lambda s: statuses.append(s.state))
     await wait_until(lambda: client.status.state == "live", what="live")
     return client
 

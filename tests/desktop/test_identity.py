@@ -23,7 +23,7 @@ from desktop import identity
 from desktop.identity import APP_ID, APP_NAME, ICON_SIZES, VERSION
 from desktop.tray import TRAY_SIZES, Tray, badged_icon, render_icon
 from tests.desktop._desktop_session import session
-from tests.sync.conftest import wait_until
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WARNINGS = ("Cannot set badge number", "No Icon set")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core import ClientConfig
-from core.relay import bus_scope
+from core.leadership import bus_scope
 from desktop.app import DEFAULT_SETTINGS, SETTING_KEYS
 from desktop.profile import Profile
 

@@ -8,15 +8,19 @@ import asyncio
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from tests.sync.conftest import PASSWORD, LiveServer, add_users, wait_until
+from tests.support.live_server import PASSWORD, LiveServer, add_users
+from tests.support.waiting import wait_until
 from ui.dialogs import LoginDialog
 from ui.inspector import SyncInspector
 
 
 async def open_dialog(manager) -> LoginDialog:  # type: ignore[no-untyped-def]
     return await wait_until(
-        lambda: manager.login_dialog if manager.login_dialog and manager.login_dialog.isVisible()
-        else None,
+        lambda: (
+            manager.login_dialog
+            if manager.login_dialog and manager.login_dialog.isVisible()
+            else None
+        ),
         what="the sign-in dialog",
     )
 

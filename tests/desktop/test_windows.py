@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from desktop.tray import Tray
 from desktop.windows import ConversationWindow, MainWindow
-from tests.sync.conftest import wait_until
+from tests.support.waiting import wait_until
 
 
 def titles(window: MainWindow) -> list[str]:
@@ -93,7 +93,7 @@ async def test_layout_comes_back(live_server, clients, manager_for) -> None:
 
 
 async def test_conflict_asks_the_user_and_keep_mine_wins(live_server, clients, manager_for) -> None:
-    from tests.sync.test_conflict import rename_behind_our_back
+    from tests.support.server_edits import rename_behind_our_back
     from ui.dialogs import ConflictDialog
 
     alice = await clients(live_server.url, "alice", "desk")

@@ -7,9 +7,8 @@ import time
 import pytest
 
 from server.auth import now_ms
-
-from .conftest import PASSWORD, Harness, MakeServer
-from .helpers import assert_error, wait_until
+from tests.support.server_harness import PASSWORD, Harness, MakeServer, assert_error
+from tests.support.waiting import wait_until
 
 
 def wall(mono: float) -> float:
@@ -128,7 +127,7 @@ async def test_expired_access_token_rest_and_stream(make_server: MakeServer) -> 
     closed = await s.closed(timeout=5)
     # Closed at expiry: not before, and not much after.
     assert alice.expires_at / 1000 - 0.05 <= wall(closed.at) <= alice.expires_at / 1000 + 1.5
-    await wait_until(lambda: now_ms() > alice.expires_at + 20, what="the token's expiry")
+    await wait_until(lambda: now_ms() > alice.expires_at + 20, "the token's expiry", timeout=5)
 
     r = await h.get("alice", "/conversations")
     assert_error(r, 401, "invalid_token")

@@ -4,34 +4,17 @@ graceful SIGTERM that says ``bye`` to open streams and exits 0."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from server import __version__
-
-from .helpers import SSEStream, wait_until
-
-CLI = Path(sys.executable).with_name("concord-server")
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CLI), *args], input=stdin, capture_output=True, text=True, timeout=30, env=ENV
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.server_cli import CLI, ENV, cli, free_port
+from tests.support.sse import SSEStream
+from tests.support.waiting import wait_until
 
 
 def test_version() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from .conftest import Harness
-from .helpers import assert_error
+from tests.support.server_harness import Harness, assert_error
 
 
 def assert_conflict(r, code: str = "version_conflict") -> dict:

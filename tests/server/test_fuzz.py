@@ -11,8 +11,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import API, MakeServer
-from .helpers import error_of
+from tests.support.server_harness import API, MakeServer, error_of
 
 EXAMPLES = int(os.environ.get("CONCORD_FUZZ_EXAMPLES", "150"))  # more for a longer hunt
 FIELDS = [

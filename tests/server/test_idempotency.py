@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .conftest import Harness
-from .helpers import assert_error
+from tests.support.server_harness import Harness, assert_error
 
 
 def key(n: int) -> dict[str, str]:

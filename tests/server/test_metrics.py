@@ -6,8 +6,8 @@ import re
 
 from starlette.routing import Route
 
-from .conftest import API, Harness, event_id
-from .helpers import assert_error, equals, wait_until
+from tests.support.server_harness import API, Harness, assert_error, event_id
+from tests.support.waiting import equals, wait_until
 
 
 async def test_metrics_count_what_happened(srv: Harness) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .conftest import Harness
+from tests.support.server_harness import Harness
 
 
 async def test_snapshot_contents(srv: Harness) -> None:

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from .conftest import Harness, MakeServer, event_id
-from .helpers import Event, SSEStream, assert_error
+from tests.support.server_harness import Harness, MakeServer, assert_error, event_id
+from tests.support.sse import Event, SSEStream
 
 
 def seqs(events: list[Event]) -> list[int]:

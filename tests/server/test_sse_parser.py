@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import Comment, Event, SSEParser, SSEProtocolError
+from tests.support.sse import Comment, Event, SSEParser, SSEProtocolError
 
 
 def parse(*chunks: bytes) -> list[tuple[str, ...]]:

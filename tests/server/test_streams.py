@@ -10,9 +10,9 @@ import time
 
 from core import protocol as p
 from server.auth import now_ms
-
-from .conftest import API, Harness, MakeServer
-from .helpers import Closed, Event, RawStream, assert_error, equals, wait_until
+from tests.support.server_harness import API, Harness, MakeServer, assert_error
+from tests.support.sse import Closed, Event, RawStream
+from tests.support.waiting import equals, wait_until
 
 HB = re.compile(r"hb (\d+)")
 

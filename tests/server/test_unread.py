@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Harness
-from .helpers import assert_error
+from tests.support.server_harness import Harness, assert_error
 
 
 async def unread(h: Harness, user: str, cid: str) -> tuple[int, int]:

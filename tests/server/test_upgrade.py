@@ -15,10 +15,9 @@ from server.app import create_app
 from server.auth import now_ms
 from server.runner import ServerThread
 from server.settings import Settings
-from server.storage import DB_VERSION, SchemaTooNew, SQLiteStorage
+from server.storage import DB_VERSION, DatabaseTooNew, SQLiteStorage
 from tests.fixtures import v010
-
-from .test_cli import cli, free_port
+from tests.support.server_cli import cli, free_port
 
 API = "/api/v1"
 
@@ -130,7 +129,7 @@ async def test_a_newer_database_is_refused_and_left_untouched(
         v010.set_version(path, 5, meta=True)
     before = schema_of(path)
     storage = SQLiteStorage(path, synchronous_full=False)
-    with pytest.raises(SchemaTooNew) as caught:
+    with pytest.raises(DatabaseTooNew) as caught:
         await storage.open()
     await storage.close()
     assert "newer Concord server (schema 5; this server knows 2)" in str(caught.value)

@@ -9,9 +9,7 @@ from typing import Any
 
 from core import protocol as p
 from server import __version__
-
-from .conftest import API, Harness
-from .helpers import error_of
+from tests.support.server_harness import API, Harness, error_of
 
 CT_JSON = {"Content-Type": "application/json"}
 NIL = "00000000-0000-4000-8000-000000000000"

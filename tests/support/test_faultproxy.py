@@ -9,7 +9,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import httpx
@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from server.runner import ServerThread
 from tests.support.faultproxy import FAULT_KINDS, FaultProxy, _RequestLines
+from tests.support.waiting import wait_until_sync
 
 BLOB = bytes(range(256)) * 4096  # 1 MiB
 APPLIED: list[bytes] = []  # the bodies /apply received (the upstream did the work)
@@ -114,14 +115,11 @@ def read_all(s: socket.socket, limit: int = 50_000) -> bytes:
 
 def no_leaks(p: FaultProxy) -> bool:
     """Wait until the proxy loop runs nothing but its server (and the probe itself)."""
-    return wait_until(lambda: p._call(lambda: len(asyncio.all_tasks())) == 2)
-
-
-def wait_until(pred: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return pred()
+    return wait_until_sync(
+        lambda: p._call(lambda: len(asyncio.all_tasks())) == 2,
+        "the proxy loop to run only its server",
+        timeout=3.0,
+    )
 
 
 def test_pass_mode_is_byte_exact_and_keeps_alive(upstream: ServerThread, proxy: FaultProxy) -> None:
@@ -300,7 +298,7 @@ def test_drop_answers_goes_by_the_mode_when_the_answer_comes(proxy: FaultProxy) 
     before = len(APPLIED)
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
         s.sendall(b"POST /apply?wait=0.3 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nslow")
-        assert wait_until(lambda: len(APPLIED) > before)  # the server is at work
+        wait_until_sync(lambda: len(APPLIED) > before, "the server to be at work", timeout=3.0)
         proxy.set_mode("drop_answers")
         with pytest.raises(ConnectionResetError):
             s.recv(65536)
@@ -382,7 +380,7 @@ def test_stop_is_prompt_with_faults_running_and_connections_open(upstream: Serve
     held.sendall(b"GET /events?n=1000&every=0.01 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert held.recv(1)  # the stream flows
     runner.start()
-    assert wait_until(lambda: p.mode == "delay")
+    wait_until_sync(lambda: p.mode == "delay", "the proxy in delay mode", timeout=3.0)
     t0 = time.monotonic()
     p.stop()
     runner.join(2)

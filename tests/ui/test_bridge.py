@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from tests.support.waiting import wait_until
 from ui.bridge import ClientBridge
 from ui.models import ConversationListModel
-
-from .conftest import wait_until
 
 
 async def test_remote_changes_reach_a_model_in_few_deliveries(live_server, clients) -> None:

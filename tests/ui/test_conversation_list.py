@@ -10,12 +10,11 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QLineEdit, QStyle, QStyleOptionViewItem
 
 from core.model import ConversationView
+from tests.support.waiting import wait_until
 from ui.bridge import ClientBridge
 from ui.conversation_list import ConversationListView
 from ui.delegates import ConversationDelegate, badge_text
 from ui.models import ConversationListModel
-
-from .conftest import wait_until
 
 
 def view(i: int, updated: int = 0, **kw: Any) -> ConversationView:

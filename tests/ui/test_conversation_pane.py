@@ -11,15 +11,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from core import Client
-from core.model import ConversationView
-from core.model import MessageView as Message
+from core.model import ConversationView, MessageView
+from tests.support.waiting import wait_until
 from ui.bridge import ClientBridge
 from ui.conversation_list import ConversationListView
 from ui.conversation_pane import DELETED_ELSEWHERE, DELETED_HERE, ConversationPane
-from ui.message_view import MessageView
+from ui.message_list import MessageListView
 from ui.models import ConversationListModel
-
-from .conftest import wait_until
 
 Open = Callable[..., Awaitable[ConversationPane]]
 
@@ -56,7 +54,7 @@ async def shared(live_server, clients, title: str = "chat") -> tuple[Client, Cli
     return a, b, conv.id
 
 
-def rows(pane: ConversationPane) -> list[Message]:
+def rows(pane: ConversationPane) -> list[MessageView]:
     model = pane.messages.message_model()
     return [model.message(r) for r in range(model.rowCount())]
 
@@ -69,7 +67,10 @@ async def test_a_message_from_another_client_appears(live_server, clients, open_
     await wait_until(lambda: [m.body for m in rows(pane)] == ["hi bob"], what="message shown")
     assert rows(pane)[0].author == "alice" and not rows(pane)[0].pending
     # Shown at the bottom of the active window: read at once.
-    await wait_until(lambda: b.unread(cid) == 0 and b.conversation(cid).message_count == 1)
+    await wait_until(
+        lambda: b.unread(cid) == 0 and b.conversation(cid).message_count == 1,
+        what="bob read it at once",
+    )
     # Only this pane's conversation reaches it.
     other = await a.create_conversation("other", ["bob"])
     await a.send_message(other.id, "elsewhere")
@@ -237,11 +238,11 @@ async def test_rename_from_the_header_and_from_elsewhere(
     assert "blank" in (pane.error() or "")
 
 
-def test_message_view_asks_for_older_and_keeps_its_place(qtbot) -> None:
-    def msg(seq: int) -> Message:
-        return Message(f"m{seq}", "c", seq, "alice", f"message {seq}\nline two", seq * 1000)
+def test_message_list_asks_for_older_and_keeps_its_place(qtbot) -> None:
+    def msg(seq: int) -> MessageView:
+        return MessageView(f"m{seq}", "c", seq, "alice", f"message {seq}\nline two", seq * 1000)
 
-    view = MessageView()
+    view = MessageListView()
     qtbot.addWidget(view)
     view.resize(300, 200)
     view.set_messages([msg(s) for s in range(51, 81)])
@@ -267,15 +268,15 @@ class FakeClient:
     """Just enough of ``Client`` for a pane that does no I/O."""
 
     def __init__(self) -> None:
-        self.view = ConversationView("c1", "Fake", False, "me", ("me",), 1, 0, 0, 0, 0, 0)
+        from core.events import ClientEvents
 
-    def on(self, _event: str, _cb: Any) -> Callable[[], None]:
-        return lambda: None
+        self.view = ConversationView("c1", "Fake", False, "me", ("me",), 1, 0, 0, 0, 0, 0)
+        self.events = ClientEvents()  # nothing emits: the pane gets no events
 
     def conversation(self, cid: str) -> ConversationView | None:
         return self.view if cid == "c1" else None
 
-    def messages(self, _cid: str) -> list[Message]:
+    def messages(self, _cid: str) -> list[MessageView]:
         return []
 
     def draft(self, _cid: str) -> str:

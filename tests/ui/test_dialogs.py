@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from core import protocol as p
 from core.bus import PreferenceStore
-from core.model import ConversationView
-from core.outbox import Conflict
+from core.model import Conflict, ConversationView
 from ui.dialogs import (
     ConflictDialog,
     LoginDialog,

@@ -13,11 +13,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from core import Client
+from tests.support.qt import focus
+from tests.support.waiting import wait_until
 from ui.bridge import ClientBridge
 from ui.conversation_pane import ConversationPane
 from ui.drafts import deleted_notice
-
-from .conftest import wait_until
 
 Open = Callable[..., Awaitable[ConversationPane]]
 
@@ -41,14 +41,6 @@ async def open_pane(qtbot) -> AsyncIterator[Open]:  # type: ignore[no-untyped-de
     yield make
     for bridge in bridges:
         bridge.close()
-
-
-async def focus(pane: ConversationPane) -> None:
-    """Make ``pane``'s window the active one with the keyboard in its composer."""
-    pane.activateWindow()
-    await wait_until(pane.isActiveWindow, what="pane window active")
-    pane.composer.setFocus()
-    await wait_until(pane.composer.hasFocus, what="composer focused")
 
 
 async def test_each_conversation_keeps_its_own_draft(
@@ -140,7 +132,7 @@ async def test_a_refused_send_puts_its_text_back(
     await focus(pane)
     # The server refuses the next send for good (its id is taken by another message).
     taken = types.SimpleNamespace(uuid4=lambda: first.id)
-    monkeypatch.setattr("core.client.uuid", taken)
+    monkeypatch.setattr("core.commands.uuid", taken)
     qtbot.keyClicks(pane.composer, "are you there?")
     qtbot.keyClick(pane.composer, Qt.Key.Key_Return)
     assert pane.composer.toPlainText() == ""
@@ -158,7 +150,7 @@ async def test_a_refused_send_while_typing_keeps_both_texts(
     await a.wait_synced(10)
     pane = await open_pane(a, conv.id)
     await focus(pane)
-    monkeypatch.setattr("core.client.uuid", types.SimpleNamespace(uuid4=lambda: first.id))
+    monkeypatch.setattr("core.commands.uuid", types.SimpleNamespace(uuid4=lambda: first.id))
     qtbot.keyClicks(pane.composer, "are you there?")
     qtbot.keyClick(pane.composer, Qt.Key.Key_Return)
     qtbot.keyClicks(pane.composer, "second thought")  # typed before the refusal comes back

@@ -4,15 +4,26 @@ that it stops listening when closed."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+from tests.support.waiting import wait_until
 from ui.inspector import SyncInspector, lag_text
-
-from .conftest import wait_until
 
 
 def has(inspector: SyncInspector, *words: str) -> bool:
     return any(all(w in line for w in words) for line in inspector.lines())
+
+
+class FakeSignal:
+    """Records its callbacks in a list the test reads."""
+
+    def __init__(self, callbacks: list[Any]) -> None:
+        self.callbacks = callbacks
+
+    def connect(self, cb: Any) -> Any:
+        self.callbacks.append(cb)
+        return lambda: self.callbacks.remove(cb)
 
 
 class FakeClient:
@@ -23,12 +34,9 @@ class FakeClient:
 
         self.status = SyncStatus("live", "Live", cursor="1:5", last_event_at=None)
         self.listeners: dict[str, list[Any]] = {"trace": [], "status_changed": []}
-        self.engine = self.relay = None
+        self.events = SimpleNamespace(**{k: FakeSignal(v) for k, v in self.listeners.items()})
+        self.leadership = None
         self.store = self
-
-    def on(self, event: str, cb: Any) -> Any:
-        self.listeners[event].append(cb)
-        return lambda: self.listeners[event].remove(cb)
 
     def cursor_id(self) -> str:
         return "1:5"
@@ -70,7 +78,7 @@ async def test_inspector_shows_sse_and_bus_lines_for_a_leader_and_a_follower(
 ) -> None:  # type: ignore[no-untyped-def]
     leader = await clients(live_server.url, "alice", "dev")
     follower = await clients(live_server.url, "alice", "dev")  # same cache: the same profile bus
-    assert leader.relay.leading and not follower.relay.leading
+    assert leader.leadership.leading and not follower.leadership.leading
     li = SyncInspector(leader, refresh_ms=100)
     fi = SyncInspector(follower, refresh_ms=100)
     for inspector in (li, fi):
@@ -84,7 +92,7 @@ async def test_inspector_shows_sse_and_bus_lines_for_a_leader_and_a_follower(
     await wait_until(lambda: has(fi, "bus", "applied from"), what="the leader's applied post")
     await wait_until(lambda: has(fi, "status", "live (follower)"), what="follower status line")
 
-    bus = leader.relay.bus
+    bus = leader.sync_bus
     await wait_until(
         lambda: li.fields["cursor"].text() == leader.store.cursor_id(), what="leader cursor"
     )
@@ -95,7 +103,7 @@ async def test_inspector_shows_sse_and_bus_lines_for_a_leader_and_a_follower(
     assert li.fields["streams"].text() == "1 SSE stream (live)"
     assert li.fields["lag"].text().startswith("last event")
     assert fi.fields["role"].text().startswith("follower")
-    assert fi.fields["epoch"].text() == str(follower.relay.bus.epoch) == str(bus.epoch)
+    assert fi.fields["epoch"].text() == str(follower.sync_bus.epoch) == str(bus.epoch)
     assert fi.fields["streams"].text().startswith("0 here")
     await wait_until(
         lambda: fi.fields["cursor"].text() == leader.store.cursor_id(), what="follower cursor"

@@ -12,12 +12,11 @@ from PySide6.QtWidgets import QLabel, QSplitter, QWidget
 from shiboken6 import Shiboken
 
 from core.engine import SyncStatus
+from tests.support.waiting import wait_until
 from ui.bridge import ClientBridge
 from ui.icons import STATE_COLORS, STATE_SHAPES, state_pixmap
 from ui.status import StatusIndicator, age_text, status_text, status_tooltip
 from ui.toasts import ToastArea
-
-from .conftest import wait_until
 
 T0 = 1_700_000_000.0
 
