@@ -25,6 +25,9 @@ class ClientConfig:
     heartbeat_s: float = p.HEARTBEAT_S
     request_timeout_s: float = 15.0
     apply_log: bool = False
+    # Messages the cache keeps (every page loaded, for search and scrolling back offline);
+    # past it the least recently updated conversations' oldest messages go first.
+    cache_messages: int = 200_000
     sync: bool = field(default_factory=lambda: os.environ.get("CONCORD_SYNC", "on") != "off")
     # A stable identity when the URL is not one (the embedded server's port changes).
     profile: str | None = None

@@ -73,7 +73,8 @@ class Drafts:
     def restore_refused(self, rejected: Rejected) -> None:
         """A send refused for good: its text goes back into the draft (after what is there).
         ``draft_restored`` tells a composer being typed in to append it, not to drop it."""
-        text = (rejected.body or {}).get("body") if rejected.op == "send" else None
+        kept = ("send", "edit_message")  # what the user typed: a message, or an edit of one
+        text = (rejected.body or {}).get("body") if rejected.op in kept else None
         if not isinstance(text, str) or not text.strip():
             return
         cid = rejected.conversation_id

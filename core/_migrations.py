@@ -12,6 +12,13 @@ new server field adds a step that deletes ``meta.cursor``, and the next start is
 * 1: the schema of Concord 0.1.0, exactly. 0.1.0 never set ``user_version``, so its caches read
   as 0 and run this step too: ``IF NOT EXISTS`` makes it a no-op on them.
 * 2: ``drafts`` and ``own_versions`` (``IF NOT EXISTS``: pre-release builds already made them).
+* 3: ``own_message_versions`` (this device's edits of a message, as ``own_versions``), and the
+  cursor is dropped: cached rows lack ``last_seq`` and message versions, and an older version
+  passed over ``message.updated``/``message.deleted``, so the next start is a full sync.
+* 4: full-text search: ``message_fts``/``title_fts`` (FTS5), ``search_rows``/``search_keys``
+  (their rowids), ``cache_stats`` (the message count) and the triggers on ``messages`` and
+  ``conversations`` that keep them right (:mod:`core._search_store`); what was cached is
+  indexed in the same step.
 
 A cache of a version above :data:`CACHE_VERSION` was written by a newer Concord (the user went
 back to an older one): see :func:`open_cache` for what happens then.
@@ -58,6 +65,115 @@ CREATE TABLE IF NOT EXISTS own_versions (
     conversation_id TEXT NOT NULL, version INTEGER NOT NULL,
     PRIMARY KEY (conversation_id, version)
 ) WITHOUT ROWID;
+""",
+    # 3 — message edits and deletes
+    """
+-- Versions of a message that this device's own acknowledged edits made: a later edit written
+-- against an older version follows them (as own_versions does for conversations).
+CREATE TABLE IF NOT EXISTS own_message_versions (
+    message_id TEXT NOT NULL, conversation_id TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (message_id, version)
+) WITHOUT ROWID;
+-- Cached rows lack the new fields (last_seq, message versions) and an older version passed over
+-- message.updated/message.deleted changes: the next start is a full sync.
+DELETE FROM meta WHERE key = 'cursor';
+""",
+    # 4 — full-text search over cached messages and titles (docs/architecture.md §5.11)
+    """
+-- Conversations numbered for the index (title rowid; the "conv" token of their messages).
+CREATE TABLE search_keys (n INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL UNIQUE);
+-- Each cached message's index rowid: created_at * 2^20 + a tie-breaker (newest = largest).
+CREATE TABLE search_rows (
+    rowid INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    UNIQUE (conversation_id, seq)
+);
+CREATE TABLE cache_stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO cache_stats VALUES ('messages', 0);
+CREATE VIRTUAL TABLE message_fts USING fts5(
+    text, conv, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2'
+);
+CREATE VIRTUAL TABLE title_fts USING fts5(
+    title, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2'
+);
+-- The triggers' inserts never conflict (NOT EXISTS): an outer INSERT OR REPLACE would turn an
+-- inner OR IGNORE into a replace. A replaced row fires no delete trigger: the insert trigger
+-- re-indexes the (conversation, seq) it finds mapped already.
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO search_keys(conversation_id) SELECT new.conversation_id
+        WHERE NOT EXISTS (SELECT 1 FROM search_keys WHERE conversation_id = new.conversation_id);
+    -- Only a replaced row was indexed: deleting a rowid just before inserting it makes FTS5
+    -- flush its pending writes, so a new message must not go through a delete.
+    DELETE FROM message_fts WHERE rowid = (
+        SELECT rowid FROM search_rows WHERE conversation_id = new.conversation_id AND seq = new.seq
+    );
+    INSERT INTO search_rows(rowid, conversation_id, seq)
+        SELECT coalesce(
+            (SELECT max(rowid) + 1 FROM search_rows WHERE rowid >= base AND rowid < base + 1048576),
+            base), new.conversation_id, new.seq
+        FROM (SELECT coalesce(json_extract(CAST(new.body AS TEXT), '$.created_at'), 0) * 1048576
+              AS base)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM search_rows WHERE conversation_id = new.conversation_id AND seq = new.seq
+        );
+    UPDATE cache_stats SET value = value + changes() WHERE name = 'messages';
+    INSERT INTO message_fts(rowid, text, conv) SELECT r.rowid,
+        coalesce(json_extract(CAST(new.body AS TEXT), '$.body'), ''), 'c' || k.n
+        FROM search_rows r, search_keys k
+        WHERE r.conversation_id = new.conversation_id AND r.seq = new.seq
+        AND k.conversation_id = new.conversation_id;
+END;
+CREATE TRIGGER messages_search_update AFTER UPDATE OF body ON messages BEGIN
+    DELETE FROM message_fts WHERE rowid = (
+        SELECT rowid FROM search_rows WHERE conversation_id = old.conversation_id AND seq = old.seq
+    );
+    INSERT INTO message_fts(rowid, text, conv) SELECT r.rowid,
+        coalesce(json_extract(CAST(new.body AS TEXT), '$.body'), ''), 'c' || k.n
+        FROM search_rows r, search_keys k
+        WHERE r.conversation_id = new.conversation_id AND r.seq = new.seq
+        AND k.conversation_id = new.conversation_id;
+END;
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+    DELETE FROM message_fts WHERE rowid = (
+        SELECT rowid FROM search_rows WHERE conversation_id = old.conversation_id AND seq = old.seq
+    );
+    DELETE FROM search_rows WHERE conversation_id = old.conversation_id AND seq = old.seq;
+    UPDATE cache_stats SET value = value - changes() WHERE name = 'messages';
+END;
+CREATE TRIGGER conversations_search_insert AFTER INSERT ON conversations BEGIN
+    INSERT INTO search_keys(conversation_id) SELECT new.id
+        WHERE NOT EXISTS (SELECT 1 FROM search_keys WHERE conversation_id = new.id);
+    DELETE FROM title_fts WHERE rowid = (SELECT n FROM search_keys WHERE conversation_id = new.id);
+    INSERT INTO title_fts(rowid, title) SELECT n, json_extract(CAST(new.body AS TEXT), '$.title')
+        FROM search_keys WHERE conversation_id = new.id;
+END;
+CREATE TRIGGER conversations_search_update AFTER UPDATE OF body ON conversations
+WHEN json_extract(CAST(old.body AS TEXT), '$.title')
+    IS NOT json_extract(CAST(new.body AS TEXT), '$.title')
+BEGIN
+    DELETE FROM title_fts WHERE rowid = (SELECT n FROM search_keys WHERE conversation_id = new.id);
+    INSERT INTO title_fts(rowid, title) SELECT n, json_extract(CAST(new.body AS TEXT), '$.title')
+        FROM search_keys WHERE conversation_id = new.id;
+END;
+CREATE TRIGGER conversations_search_delete AFTER DELETE ON conversations BEGIN
+    DELETE FROM title_fts WHERE rowid = (SELECT n FROM search_keys WHERE conversation_id = old.id);
+END;
+-- What an older version cached: indexed now.
+INSERT INTO search_keys(conversation_id) SELECT id FROM conversations;
+INSERT INTO title_fts(rowid, title) SELECT k.n, json_extract(CAST(c.body AS TEXT), '$.title')
+    FROM conversations c JOIN search_keys k ON k.conversation_id = c.id;
+INSERT INTO search_keys(conversation_id) SELECT DISTINCT conversation_id FROM messages
+    WHERE conversation_id NOT IN (SELECT conversation_id FROM search_keys);
+INSERT INTO search_rows(rowid, conversation_id, seq)
+    SELECT at * 1048576 + row_number() OVER (PARTITION BY at ORDER BY conversation_id, seq) - 1,
+        conversation_id, seq
+    FROM (SELECT conversation_id, seq,
+          coalesce(json_extract(CAST(body AS TEXT), '$.created_at'), 0) AS at FROM messages);
+INSERT INTO message_fts(rowid, text, conv)
+    SELECT r.rowid, coalesce(json_extract(CAST(m.body AS TEXT), '$.body'), ''), 'c' || k.n
+    FROM search_rows r
+    JOIN messages m ON m.conversation_id = r.conversation_id AND m.seq = r.seq
+    JOIN search_keys k ON k.conversation_id = r.conversation_id;
+UPDATE cache_stats SET value = (SELECT count(*) FROM messages) WHERE name = 'messages';
 """,
 )
 

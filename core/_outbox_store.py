@@ -14,7 +14,7 @@ from typing import Any
 from .model import OutboxEntry
 
 OWN_VERSIONS_KEPT = 500  # per conversation: a queued patch is never that far behind
-OPS = ("create", "patch", "delete", "send", "read")
+OPS = ("create", "patch", "delete", "send", "read", "edit_message", "delete_message")
 
 
 class OutboxStore:
@@ -108,6 +108,29 @@ class OutboxStore:
             for r in self.db.execute(
                 "SELECT version FROM own_versions WHERE conversation_id=? AND version>?",
                 (conversation_id, base_version),
+            )
+        }
+        while base_version + 1 in own:
+            base_version += 1
+        return base_version
+
+    def add_own_message_version(self, message_id: str, conversation_id: str, version: int) -> None:
+        """This device's acknowledged edit made ``version`` of the message (kept while the
+        message is: a later edit written against an older version follows it)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO own_message_versions VALUES (?, ?, ?)",
+                (message_id, conversation_id, version),
+            )
+
+    def rebased_message(self, message_id: str, base_version: int) -> int:
+        """As :meth:`rebased`, for an edit of one message: past the versions this device's own
+        earlier edits of it made, so a later edit never loses to an earlier one."""
+        own = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT version FROM own_message_versions WHERE message_id=? AND version>?",
+                (message_id, base_version),
             )
         }
         while base_version + 1 in own:

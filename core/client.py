@@ -26,8 +26,17 @@ from .credentials import Credentials
 from .engine import SyncEngine, SyncStatus
 from .events import ClientEvents
 from .leadership import SyncLeadership, bus_scope
-from .model import Conflict, ConversationView, ErrorInfo, MessageView, OutboxEntry
+from .model import (
+    Conflict,
+    ConversationView,
+    ErrorInfo,
+    MessageView,
+    OutboxEntry,
+    message_view,
+)
 from .read_model import ReadModel
+from .search import Search
+from .search_results import SearchResults, ServerResults
 from .store import LocalStore
 from .sync_messages import SyncChannel
 
@@ -55,6 +64,7 @@ class Client:
         self.leadership = SyncLeadership(
             config, store, self.credentials, bus, channel, self._model, self._drafts, self.events
         )
+        self._search = Search(store, self._model, self.leadership)
         self._commands = Commands(store, self.me, self._model, self._drafts, self.leadership)
 
     # --- opening and closing ---------------------------------------------------------------------
@@ -63,7 +73,7 @@ class Client:
     async def open(cls, config: ClientConfig) -> Client:
         """Returns with the cached state at once; the network is used in the background."""
         path = Path(config.data_dir) / "profiles" / config.profile_key / "cache.db"
-        store = LocalStore(path, apply_log=config.apply_log)
+        store = LocalStore(path, apply_log=config.apply_log, max_messages=config.cache_messages)
         bus = await LocalBus.open(scope=bus_scope(config), runtime_dir=config.runtime_dir)
         client = cls(config, store, bus)
         await client.leadership.start()
@@ -148,14 +158,41 @@ class Client:
     def total_unread(self) -> int:
         return self._model.total_unread()
 
-    async def load_older(self, conversation_id: str, limit: int = 50) -> list[MessageView]:
-        """The page of messages before the oldest cached one (fetched into the cache)."""
-        before = await self.leadership.load_older(conversation_id, limit)
+    async def load_older(
+        self, conversation_id: str, limit: int = 50, before: int | None = None
+    ) -> list[MessageView]:
+        """Up to ``limit`` messages just before seq ``before`` (None: before the oldest of
+        :meth:`messages`), oldest first: from the cache when it holds them — offline too —
+        else fetched from the server into the cache (through the leader when following).
+        Empty when there is nothing older."""
+        if before is None:
+            shown = [m.seq for m in self.messages(conversation_id) if m.seq is not None]
+            before = min(shown) if shown else None
         if before == 1:
             return []
-        return [
-            m for m in self.messages(conversation_id) if before is None or (m.seq or 0) < before
-        ]
+        cached = self.store.messages_before(conversation_id, before, limit)
+        if not cached:
+            if await self.leadership.load_older(conversation_id, limit, before) == 1:
+                return []
+            cached = self.store.messages_before(conversation_id, before, limit)
+        return [message_view(m) for m in cached]
+
+    def search(
+        self, query: str, limit: int = 50, conversation_id: str | None = None
+    ) -> SearchResults:
+        """Search the cache, offline: conversations whose title matches and messages, newest
+        first (only ``conversation_id``'s when given), with the match ranges to highlight. Each
+        word of ``query`` matches a whole word, the last one as a prefix; case and diacritics
+        are ignored; nothing typed is ever an error (docs/architecture.md §5.11)."""
+        return self._search.search(query, limit, conversation_id)
+
+    async def search_server(
+        self, query: str, before: int | None = None, limit: int = 20
+    ) -> ServerResults:
+        """One page of the server's matching messages, newest first: history older than the
+        cache too. ``before``: the previous page's ``next_before``. Raises
+        ``core.http.NetworkError`` (offline) or ``ApiError``."""
+        return await self._search.search_server(query, before, limit)
 
     def draft(self, conversation_id: str) -> str:
         """This device's unsent text for a conversation ("" when there is none)."""
@@ -186,6 +223,20 @@ class Client:
 
     async def send_message(self, conversation_id: str, body: str) -> MessageView:
         return self._commands.send_message(conversation_id, body)
+
+    async def edit_message(self, conversation_id: str, message_id: str, body: str) -> MessageView:
+        """Edit one of the user's messages: shown at once as pending, sent through the outbox
+        (after the message's send, if it is still being sent); rolled back, with an ``error``
+        and the text put back into the draft, if the server refuses it."""
+        return self._commands.edit_message(conversation_id, message_id, body)
+
+    async def delete_message(self, conversation_id: str, message_id: str) -> None:
+        """Delete one of the user's messages: it disappears at once, everywhere once sent."""
+        self._commands.delete_message(conversation_id, message_id)
+
+    def message(self, conversation_id: str, message_id: str) -> MessageView | None:
+        """One message as shown (None when it is not cached, or deleted)."""
+        return self._model.message(conversation_id, message_id)
 
     async def mark_read(self, conversation_id: str) -> None:
         self._commands.mark_read(conversation_id)

@@ -22,7 +22,8 @@ __all__ = ["Commands"]
 
 
 class Commands:
-    """Create, rename, pin, set members, delete, send, mark read; answer conflicts."""
+    """Create, rename, pin, set members, delete, send, edit and delete messages, mark read;
+    answer conflicts."""
 
     def __init__(
         self,
@@ -86,19 +87,44 @@ class Commands:
 
     def send_message(self, conversation_id: str, body: str) -> MessageView:
         self._require(conversation_id)
-        if not body.strip():
-            raise ValueError("a message must not be blank")
-        if p.body_too_long(body):
-            raise ValueError("a message is at most 64 KiB")
+        _check_body(body)
         mid = str(uuid.uuid4())
         self._enqueue("send", conversation_id, {"id": mid, "body": body})
         self.drafts.set_draft(conversation_id, "")  # sent, so cleared everywhere
         return next(m for m in self.model.messages(conversation_id) if m.id == mid)
 
+    def _own_message(self, conversation_id: str, message_id: str) -> MessageView:
+        self._require(conversation_id)
+        msg = self.model.message(conversation_id, message_id)
+        if msg is None:
+            raise KeyError(f"no message {message_id}")
+        if msg.author != self.me:
+            raise ValueError("only its author can edit or delete a message")
+        return msg
+
+    def edit_message(self, conversation_id: str, message_id: str, body: str) -> MessageView:
+        """The user's new text for their message: shown at once (``edit_pending``); an edit of
+        a message still being sent goes out after the send."""
+        msg = self._own_message(conversation_id, message_id)
+        _check_body(body)
+        if body == msg.body:
+            return msg
+        self._enqueue(
+            "edit_message",
+            conversation_id,
+            {"id": message_id, "body": body, "base_version": msg.version},
+        )
+        return self.model.message(conversation_id, message_id) or msg
+
+    def delete_message(self, conversation_id: str, message_id: str) -> None:
+        """Delete the user's message: it disappears at once (back, with an error, if refused)."""
+        self._own_message(conversation_id, message_id)
+        self._enqueue("delete_message", conversation_id, {"id": message_id})
+
     def mark_read(self, conversation_id: str) -> None:
         view = self._require(conversation_id)
         if view.unread:
-            self._enqueue("read", conversation_id, {"seq": view.message_count})
+            self._enqueue("read", conversation_id, {"seq": view.last_seq or view.message_count})
 
     def resolve_conflict(self, conflict: Conflict, keep_mine: bool) -> None:
         """ "Keep mine" sends the held chain again on top of the version the user was shown (a
@@ -115,3 +141,11 @@ class Commands:
         """Drop actions the server refused (after the user has seen the error)."""
         self.store.remove(self.model.failed_entry_ids())
         self.leadership.outbox_changed()
+
+
+def _check_body(body: str) -> None:
+    """A message's text as the server takes it: not blank, at most 64 KiB (ValueError)."""
+    if not body.strip():
+        raise ValueError("a message must not be blank")
+    if p.body_too_long(body):
+        raise ValueError("a message is at most 64 KiB")

@@ -32,6 +32,10 @@ class ClientEvents:
         self.conversation_removed: Signal[[str]] = Signal("conversation_removed")
         # Messages of a conversation arrived or changed state (conversation id, the messages).
         self.messages_added: Signal[[str, list[MessageView]]] = Signal("messages_added")
+        # After a resync (a bus gap, a failover): a conversation's latest cached messages as they
+        # are now. A shown message within their range that is not among them is gone (it was
+        # deleted while this process missed the news); ``messages_added`` told the rest.
+        self.messages_reloaded: Signal[[str, list[MessageView]]] = Signal("messages_reloaded")
         # The sync status of this process changed.
         self.status_changed: Signal[[SyncStatus]] = Signal("status_changed")
         # A chain of this device's changes lost to a change made elsewhere: ask the user.

@@ -163,6 +163,15 @@ class ServerApi:
         path = f"/conversations/{conversation_id}/messages"
         return await self._call("GET", path, p.MessagePage, params=params)
 
+    async def search(
+        self, query: str, before: int | None = None, limit: int = p.SEARCH_DEFAULT_LIMIT
+    ) -> p.SearchPage:
+        """The caller's messages matching ``query``, newest first (``GET search``)."""
+        params: dict[str, Any] = {"q": query, "limit": limit}
+        if before is not None:
+            params["before"] = before
+        return await self._call("GET", "/search", p.SearchPage, params=params)
+
     # --- writes
     async def create_conversation(self, req: p.ConversationCreate) -> p.ConversationResult:
         return await self._call("POST", "/conversations", p.ConversationResult, body=req)
@@ -184,6 +193,19 @@ class ServerApi:
     async def send_message(self, conversation_id: str, req: p.MessageCreate) -> p.MessageResult:
         path = f"/conversations/{conversation_id}/messages"
         return await self._call("POST", path, p.MessageResult, body=req)
+
+    async def edit_message(
+        self, conversation_id: str, message_id: str, req: p.MessagePatch, op_id: str | None = None
+    ) -> p.MessageResult:
+        path = f"/conversations/{conversation_id}/messages/{message_id}"
+        return await self._call("PATCH", path, p.MessageResult, body=req, op_id=op_id)
+
+    async def delete_message(
+        self, conversation_id: str, message_id: str, op_id: str | None = None
+    ) -> p.DeleteResult:
+        """Deleted whatever its version (the author's delete of their own message)."""
+        path = f"/conversations/{conversation_id}/messages/{message_id}"
+        return await self._call("DELETE", path, p.DeleteResult, op_id=op_id)
 
     async def mark_read(self, conversation_id: str, seq: int) -> p.ReadResult:
         path = f"/conversations/{conversation_id}/read"

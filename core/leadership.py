@@ -23,6 +23,7 @@ import msgspec
 from ._aio import wait_event
 from ._config import ClientConfig
 from ._drafts import Drafts
+from ._search_relay import SearchRelay
 from .bus import LocalBus, MessageEvent
 from .credentials import Credentials
 from .engine import SyncEngine, SyncStatus
@@ -41,6 +42,8 @@ from .sync_messages import (
     OlderWanted,
     OutboxChanged,
     RowsApplied,
+    SearchFound,
+    SearchWanted,
     StatusReport,
     SyncChannel,
     SyncMessage,
@@ -51,6 +54,12 @@ from .sync_messages import (
 __all__ = ["SyncLeadership", "bus_scope"]
 
 log = logging.getLogger(__name__)
+
+# How a refused action is named to the user (others: "<op> refused").
+_REFUSED = {
+    "edit_message": "Your edit was not saved (its text is back in the composer)",
+    "delete_message": "The message was not deleted",
+}
 
 
 def bus_scope(config: ClientConfig) -> str:
@@ -91,6 +100,10 @@ class SyncLeadership:
         self._others_visible: dict[str, bool] = {}  # by member id
         self._older_waiters: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Server search (core._search_relay): the leader's api, or a question to the leader.
+        self.searches = SearchRelay(
+            channel, lambda: self._api if self.engine is not None else None, self._spawn
+        )
         self._moving = asyncio.Lock()  # one move to a new server URL at a time
         channel.listen(self._on_message)
         self._off_leader = bus.leader_changed.connect(self._on_leader_changed)
@@ -236,12 +249,15 @@ class SyncLeadership:
         """A batch was written to the cache."""
         settled = self.store.settle()
         messages = {cid: [m.seq for m in ms] for cid, ms in done.messages.items()}
-        self.model.rows_changed(done.upserted, done.removed, messages)
+        self.model.rows_changed(done.upserted, done.removed, messages, done.deleted)
         if settled:
             self.outbox_changed()
         self._channel.post(
             RowsApplied(
-                upserted=sorted(done.upserted), removed=sorted(done.removed), messages=messages
+                upserted=sorted(done.upserted),
+                removed=sorted(done.removed),
+                messages=messages,
+                deleted=done.deleted,
             )
         )
 
@@ -263,9 +279,8 @@ class SyncLeadership:
             self.drafts.restore_refused(rejected)
         except Exception:  # never let it stop the sender
             log.exception("could not put a refused message back into its draft")
-        info = ErrorInfo(
-            "rejected", f"{rejected.op} refused: {rejected.message}", rejected.conversation_id
-        )
+        what = _REFUSED.get(rejected.op, f"{rejected.op} refused")
+        info = ErrorInfo("rejected", f"{what}: {rejected.message}", rejected.conversation_id)
         self.events.error.emit(info)
         self._channel.post(
             ErrorRaised(kind=info.kind, message=info.message, cid=info.conversation_id)
@@ -302,11 +317,14 @@ class SyncLeadership:
         others = any(v for m, v in self._others_visible.items() if m in members)
         return self._visible or others
 
-    async def load_older(self, conversation_id: str, limit: int = 50) -> int | None:
-        """Fetch the page of messages before the oldest cached one into the cache — through the
-        leader when following. Returns that oldest seq (None: none cached; 1: nothing older)."""
-        have = self.store.messages(conversation_id, limit=1_000_000)
-        before = have[0].seq if have else None
+    async def load_older(
+        self, conversation_id: str, limit: int = 50, before: int | None = None
+    ) -> int | None:
+        """Fetch the page of messages before seq ``before`` (None: before the oldest cached one)
+        into the cache — through the leader when following. Returns that seq (None: none
+        cached; 1: nothing older)."""
+        if before is None:
+            before = self.store.oldest_seq(conversation_id)
         if before == 1:
             return before
         if self.engine is None or self._api is None:
@@ -322,9 +340,11 @@ class SyncLeadership:
             self._channel.post(OlderLoaded(cid=conversation_id))
         return before
 
-    async def _load_for_follower(self, conversation_id: str) -> None:
+    async def _load_for_follower(
+        self, conversation_id: str, before: int | None, limit: int
+    ) -> None:
         try:
-            await self.load_older(conversation_id)
+            await self.load_older(conversation_id, limit, before)
         except Exception as exc:
             log.info("older page for a follower failed: %s", exc)
             self._channel.post(OlderLoaded(cid=conversation_id))
@@ -346,7 +366,7 @@ class SyncLeadership:
     def _handle(self, message: SyncMessage) -> None:
         match message:
             case RowsApplied(upserted=upserted, removed=removed, messages=messages):
-                self.model.rows_changed(upserted, removed, messages)
+                self.model.rows_changed(upserted, removed, messages, message.deleted)
             case OutboxChanged():
                 self.outbox_changed(local=False)
             case StatusReport(status=status) if not self.leading:
@@ -364,8 +384,12 @@ class SyncLeadership:
                 self.events.conflict.emit(conflict)
             case ErrorRaised(kind=kind, message=text, cid=cid):
                 self.events.error.emit(ErrorInfo(kind, text, cid))
-            case OlderWanted(cid=cid) if self.leading:
-                self._spawn(self._load_for_follower(cid))
+            case OlderWanted(cid=cid, before=before, limit=limit) if self.leading:
+                self._spawn(self._load_for_follower(cid, before, limit))
+            case SearchWanted() if self.leading:
+                self.searches.asked(message)
+            case SearchFound():
+                self.searches.found(message)
             case OlderLoaded(cid=cid):
                 waiter = self._older_waiters.get(cid)
                 if waiter is not None:

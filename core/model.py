@@ -31,6 +31,23 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LastMessage:
+    """What a conversation list row previews: the newest message's author, first line and time.
+    Derived from the cached messages (and pending sends) each time the row is recomputed, so an
+    edited or deleted last message changes the preview too."""
+
+    author: str
+    text: str  # the first non-empty line, at most PREVIEW_CHARS characters
+    created_at: int
+    mine: bool = False
+    pending: bool = False
+    failed: bool = False
+
+
+PREVIEW_CHARS = 120
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationView:
     id: str
     title: str
@@ -46,6 +63,8 @@ class ConversationView:
     pending: bool = False  # an action on it is not yet confirmed by the server
     failed: bool = False  # an action on it was refused (see ``error``)
     error: str | None = None
+    last: LastMessage | None = None  # the newest message, for the list's preview
+    last_seq: int = 0  # the newest message's seq (what "read up to here" sends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +77,14 @@ class MessageView:
     created_at: int
     pending: bool = False
     failed: bool = False
+    version: int = 1  # the server's version of it (edits and the delete add one each)
+    edited: bool = False  # its text was edited (the "edited" marker)
+    edit_pending: bool = False  # this device's edit or delete of it is not confirmed yet
+    deleted: bool = False  # it is gone: whoever shows it removes it (nothing else is set)
+
+
+# Outbox ops on one message (``target`` is its conversation, ``body["id"]`` the message).
+MESSAGE_OPS = ("edit_message", "delete_message")
 
 
 def _from_server(c: p.Conversation) -> ConversationView:
@@ -73,6 +100,7 @@ def _from_server(c: p.Conversation) -> ConversationView:
         message_count=c.message_count,
         read_seq=c.read_seq,
         unread=c.unread,
+        last_seq=c.last_seq or c.message_count,  # 0: a row cached before message deletes
     )
 
 
@@ -101,8 +129,8 @@ def conversation_view(
                 read_seq=0,
                 unread=0,
             )
-        if view is None:
-            continue
+        if view is None or entry.op in MESSAGE_OPS:
+            continue  # an edit or delete of a message: shown on the message, not the row
         if failed:
             view = _replace(view, failed=True, error=entry.error)
             continue
@@ -118,7 +146,7 @@ def conversation_view(
         elif entry.op == "delete":
             return None
         elif entry.op == "read":
-            view = _replace(view, unread=0, read_seq=view.message_count)
+            view = _replace(view, unread=0, read_seq=view.last_seq)
         elif entry.op == "send":
             view = _replace(view, updated_at=max(view.updated_at, entry.created_at))
         view = _replace(view, pending=True)
@@ -148,8 +176,78 @@ def pending_messages(pending: list[OutboxEntry], me: str) -> list[MessageView]:
     ]
 
 
+def preview_line(body: str) -> str:
+    """The first non-empty line of ``body``, trimmed to :data:`PREVIEW_CHARS` (with "…")."""
+    line = next((ln.strip() for ln in body.splitlines() if ln.strip()), "")
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+def last_message(messages: list[MessageView], me: str) -> LastMessage | None:
+    """The preview of the newest of ``messages`` (in display order: the last one)."""
+    if not messages:
+        return None
+    m = messages[-1]
+    return LastMessage(
+        m.author, preview_line(m.body), m.created_at, m.author == me, m.pending, m.failed
+    )
+
+
 def message_view(m: p.Message) -> MessageView:
-    return MessageView(m.id, m.conversation_id, m.seq, m.author, m.body, m.created_at)
+    return MessageView(
+        m.id,
+        m.conversation_id,
+        m.seq,
+        m.author,
+        m.body,
+        m.created_at,
+        version=m.version,
+        edited=m.edited_at is not None,
+        deleted=m.deleted,
+    )
+
+
+def gone(conversation_id: str, message_id: str) -> MessageView:
+    """The view of a message that no longer exists (deleted, or a delete not yet confirmed)."""
+    return MessageView(message_id, conversation_id, None, "", "", 0, deleted=True)
+
+
+def message_changes(pending: list[OutboxEntry]) -> dict[str, str | None]:
+    """This device's unconfirmed edits by message id: the newest text, or None for a delete."""
+    out: dict[str, str | None] = {}
+    for e in pending:
+        if e.op not in MESSAGE_OPS or e.state not in ("queued", "sent"):
+            continue
+        mid = str(e.body.get("id", ""))
+        if e.op == "delete_message" or out.get(mid, "") is None:
+            out[mid] = None  # a delete is final
+        else:
+            out[mid] = str(e.body.get("body", ""))
+    return out
+
+
+def with_pending_changes(
+    messages: list[MessageView], pending: list[OutboxEntry]
+) -> list[MessageView]:
+    """``messages`` with this device's unconfirmed edits laid over them (marked
+    ``edit_pending``); a message with a delete pending is left out (it disappears at once)."""
+    changes = message_changes(pending)
+    if not changes:
+        return messages
+    out = []
+    for m in messages:
+        if m.id not in changes:
+            out.append(m)
+            continue
+        body = changes[m.id]
+        if body is not None:
+            out.append(_replace_message(m, body=body, edited=True, edit_pending=True))
+    return out
+
+
+def _replace_message(view: MessageView, **changes: object) -> MessageView:
+    fields = {name: getattr(view, name) for name in MessageView.__slots__}
+    fields.update(changes)
+    return MessageView(**fields)
 
 
 def group_by_target(entries: list[OutboxEntry]) -> dict[str, list[OutboxEntry]]:

@@ -4,10 +4,13 @@ Every action carries a key the server remembers: creates and sends their client-
 patches and deletes their operation id (``Idempotency-Key``), so a retry after a lost answer
 gets the first answer back. A device's chain of patches to one conversation never conflicts
 with itself: each goes out against the version its predecessors made (``LocalStore.rebased``,
-durable in the cache, so it survives a lost answer, a leader's death and a restart). A ``409``
-is a conflict only when the server's row carries a change made elsewhere; the rest of that
-conversation's chain is then held and the user asked once. Any other permanent 4xx rolls the
-action back. Backoff is full jitter; any sign that the server is reachable again sends at once.
+durable in the cache, so it survives a lost answer, a leader's death and a restart); so does a
+device's chain of edits to one message (``LocalStore.rebased_message``), and an edit of a message
+still being sent goes out after the send. A ``409`` is a conflict only when the server's row
+carries a change made elsewhere; the rest of that conversation's chain is then held and the user
+asked once. Any other permanent 4xx rolls the
+action back (a message's edit that lost to another device's edit too: its text goes back to the
+draft). Backoff is full jitter; any sign that the server is reachable again sends at once.
 """
 
 from __future__ import annotations
@@ -204,6 +207,20 @@ class OutboxSender:
             return (await request(api.send_message(cid, msg))).seq, None
         if e.op == "read":
             return (await request(api.mark_read(cid, body["seq"]))).seq, None
+        if e.op == "edit_message":
+            # After this device's own earlier edits of the message: they never conflict.
+            base = self.store.rebased_message(body["id"], body["base_version"])
+            edit = p.MessagePatch(base, body["body"])
+            edited = await request(api.edit_message(cid, body["id"], edit, op_id))
+            self.store.add_own_message_version(body["id"], cid, edited.message.version)
+            return edited.seq, None
+        if e.op == "delete_message":
+            try:
+                return (await request(api.delete_message(cid, body["id"], op_id))).seq, None
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None, None  # gone already (deleted on another device too)
+                raise
         base = self.store.rebased(cid, body["base_version"])
         if e.op == "delete":
             try:

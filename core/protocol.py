@@ -16,6 +16,7 @@ Timestamps are integer milliseconds since the Unix epoch, always taken from the 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
@@ -44,7 +45,12 @@ Body = Annotated[str, Meta(min_length=1, max_length=MAX_BODY_BYTES)]
 Seq = Annotated[int, Meta(ge=0)]
 
 ChangeKind = Literal[
-    "conversation.upserted", "conversation.deleted", "message.created", "conversation.read"
+    "conversation.upserted",
+    "conversation.deleted",
+    "message.created",
+    "conversation.read",
+    "message.updated",
+    "message.deleted",
 ]
 CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
 
@@ -79,9 +85,10 @@ class Conversation(_Open):
     members: list[str]
     created_at: int
     updated_at: int
-    message_count: int
+    message_count: int  # the messages that exist (deleted ones are not counted)
     read_seq: int
-    unread: int
+    unread: int  # other members' messages after ``read_seq`` that exist
+    last_seq: int = 0  # the highest message seq ever given (seqs are never reused)
 
 
 class Message(_Open):
@@ -91,6 +98,9 @@ class Message(_Open):
     author: str
     body: str
     created_at: int
+    version: int = 1  # one more with each edit (and the delete)
+    edited_at: int | None = None  # when its body was last edited; None: never
+    deleted: bool = False  # a tombstone: its body is erased
 
 
 class Change(_Open):
@@ -117,6 +127,26 @@ class ConversationDeleted(_Open):
 class MessageCreated(_Open):
     message: Message
     read_seq: int
+    # The receiving member's counts after it (None from a server older than message edits).
+    unread: int | None = None
+    message_count: int | None = None
+
+
+class MessageUpdated(_Open):
+    """``message.updated``: the message as edited (its new body, version and ``edited_at``)."""
+
+    message: Message
+
+
+class MessageDeleted(_Open):
+    """``message.deleted``: a tombstone; the receiving member's counts after the delete."""
+
+    id: str
+    conversation_id: str
+    seq: int
+    message_count: int
+    read_seq: int
+    unread: int
 
 
 class ConversationRead(_Open):
@@ -130,12 +160,21 @@ _CHANGE_DATA: dict[str, type] = {
     "conversation.deleted": ConversationDeleted,
     "message.created": MessageCreated,
     "conversation.read": ConversationRead,
+    "message.updated": MessageUpdated,
+    "message.deleted": MessageDeleted,
 }
 
+ChangeData = (
+    Conversation
+    | ConversationDeleted
+    | MessageCreated
+    | ConversationRead
+    | MessageUpdated
+    | MessageDeleted
+)
 
-def change_data(
-    change: Change,
-) -> Conversation | ConversationDeleted | MessageCreated | ConversationRead:
+
+def change_data(change: Change) -> ChangeData:
     """Decode a change's ``data`` according to its kind (unknown fields are ignored); an
     unknown kind raises :class:`ProtocolError` (check ``kind in CHANGE_KINDS`` first)."""
     type_ = _CHANGE_DATA.get(change.kind)
@@ -201,6 +240,20 @@ class ConversationDelete(_Strict):
 class MessageCreate(_Strict):
     id: Uuid
     body: Body
+
+
+class MessagePatch(_Strict):
+    """``PATCH …/messages/{id}``: the author's new text, against the version they saw."""
+
+    base_version: Annotated[int, Meta(ge=1)]
+    body: Body
+
+
+class MessageDelete(_Strict):
+    """``DELETE …/messages/{id}`` (optional body): with ``base_version``, refused with a 409
+    when the message changed since; without, deleted whatever its version."""
+
+    base_version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
 
 
 class ReadRequest(_Strict):
@@ -270,6 +323,11 @@ class Snapshot(_Open):
     head: int
     conversations: list[Conversation]
     messages: dict[str, list[Message]] = {}
+    # By conversation: the seqs of deleted messages older than its page in ``messages`` (a
+    # cache erases them: it may hold older pages loaded before the delete).
+    deleted: dict[str, list[int]] = {}
+    # By conversation: the edited messages older than its page (a cache updates those it holds).
+    edited: dict[str, list[Message]] = {}
 
 
 class Health(_Open):
@@ -282,6 +340,7 @@ class ErrorDetail(Struct, omit_defaults=True):
     code: str
     message: str
     current: Conversation | None = None
+    current_message: Message | None = None  # a message's 409 version_conflict
 
 
 class ErrorBody(_Open):
@@ -326,6 +385,32 @@ def body_too_long(body: str) -> bool:
     return len(body.encode("utf-8")) > MAX_BODY_BYTES
 
 
+# --- search (``GET search``, and the cache's own index: docs/architecture.md §4.3, §5.11) -------
+
+SEARCH_MAX_QUERY = 256  # characters of ``q``
+SEARCH_MAX_TERMS = 16
+SEARCH_DEFAULT_LIMIT = 20
+SEARCH_MAX_LIMIT = 100
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_terms(query: str) -> list[str]:
+    """The words of a search query, as both indexes tokenize text: runs of letters and digits
+    (NFC-normalised; punctuation, quotes and operators are separators, never syntax). Every
+    word must match a whole word of the text, the last one as a prefix ("deploy fri" finds
+    "Deploy on Friday"); case and diacritics are ignored. At most :data:`SEARCH_MAX_TERMS`."""
+    words = _WORD.findall(unicodedata.normalize("NFC", query[:SEARCH_MAX_QUERY]))
+    return words[:SEARCH_MAX_TERMS]
+
+
+class SearchPage(_Open):
+    """``GET search``: the caller's messages matching ``q``, newest first. ``next_before`` is
+    the ``before`` of the next page (None: this was the last)."""
+
+    messages: list[Message]
+    next_before: int | None = None
+
+
 # --- event ids -----------------------------------------------------------------------------------
 
 
@@ -347,5 +432,12 @@ def parse_event_id(text: str) -> tuple[int, int]:
     return int(epoch_s), int(seq_s)
 
 
-def error_body(code: str, message: str, current: Conversation | None = None) -> bytes:
-    return encode(ErrorBody(ErrorDetail(code=code, message=message, current=current)))
+def error_body(
+    code: str,
+    message: str,
+    current: Conversation | None = None,
+    current_message: Message | None = None,
+) -> bytes:
+    detail = ErrorDetail(code=code, message=message, current=current)
+    detail.current_message = current_message
+    return encode(ErrorBody(detail))

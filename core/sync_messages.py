@@ -28,6 +28,8 @@ __all__ = [
     "OlderWanted",
     "OutboxChanged",
     "RowsApplied",
+    "SearchFound",
+    "SearchWanted",
     "StatusReport",
     "SyncChannel",
     "SyncMessage",
@@ -51,7 +53,8 @@ class RowsApplied(_Message, tag="applied"):
 
     upserted: list[str]
     removed: list[str]
-    messages: dict[str, list[int]]  # conversation id -> seqs of the messages added
+    messages: dict[str, list[int]]  # conversation id -> seqs of the messages added or edited
+    deleted: dict[str, list[str]] = {}  # conversation id -> ids of the messages deleted
 
 
 class OutboxChanged(_Message, tag="outbox"):
@@ -107,6 +110,25 @@ class OlderLoaded(_Message, tag="older_loaded"):
     cid: str
 
 
+class SearchWanted(_Message, tag="search"):
+    """A follower asks the leader to search the server (only the leader holds tokens)."""
+
+    rid: str  # the asker's request id
+    q: str
+    before: int | None
+    limit: int
+
+
+class SearchFound(_Message, tag="found"):
+    """Leader: the server's answer to ``search`` ``rid`` (bodies cut to fit a bus frame), or
+    the error that stopped it."""
+
+    rid: str
+    messages: list[p.Message] = []
+    next_before: int | None = None
+    error: str | None = None
+
+
 class DraftChanged(_Message, tag="draft"):
     """Anyone: a conversation's draft changed in the shared cache (re-read it); ``restored``:
     the text of a refused send that was put back into it."""
@@ -125,6 +147,8 @@ SyncMessage = (
     | ErrorRaised
     | OlderWanted
     | OlderLoaded
+    | SearchWanted
+    | SearchFound
     | DraftChanged
 )
 

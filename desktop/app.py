@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--demo",
         action="store_true",
-        help="add a simulated second device that edits every few seconds",
+        help="add a few simulated people who chat with you (on the embedded server)",
     )
     ap.add_argument(
         "--separate-process",
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .identity import apply_identity
+    from .startup import from_environment
+
+    args.launch = from_environment()  # before Qt takes it: forwarded if another process opens
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_identity(app)  # app id, name, version and icon: before any window or the tray shows
@@ -98,6 +101,11 @@ def watch_network(client: Any) -> Any:
 async def amain(app: Any, args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from . import logging_setup
+
+    logging_setup.setup(logging_setup.log_dir(args.data_dir))  # the log file and crash hooks
+    logging_setup.route_qt_messages()
+
     from core import Client, ClientConfig
     from core.bus import PreferenceStore, sync_state
     from core.engine import EngineConfig
@@ -109,7 +117,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     from .instance import AppInstance
     from .manager import WindowManager
     from .profile import Profile, read_json, write_json
-    from .tray import Tray
+    from .shell import Shell
 
     profile = Profile.resolve(
         args.profile,
@@ -121,7 +129,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     runtime = Path(args.runtime_dir) if args.runtime_dir else None
     instance = await AppInstance.open(profile.key, runtime)
     if not instance.primary and not args.separate_process:
-        ok = await instance.ask_primary_to_open_window()
+        ok = await instance.ask_primary_to_open_window(startup=getattr(args, "launch", None))
         await instance.close()
         print(
             "Asked the running Concord to open a window."
@@ -175,12 +183,15 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     def server_moved(url: str) -> None:
         client.set_server_url(url)
         if demo is not None:
-            demo.client.set_server_url(url)
+            demo.set_server_url(url)
 
     instance.on_server_url = server_moved
     if instance.server_url and instance.learned != learned:
         server_moved(instance.server_url)  # a new host announced itself while we opened
     log_status(client)
+    from .diagnostics import add_fact
+
+    add_fact("App bus", lambda: "primary" if instance.primary else "secondary")
     testhook.install(client)
     bridge = ClientBridge(client)
     network = watch_network(client)
@@ -210,10 +221,9 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     ticker.start(200)
     ticker.timeout.connect(lambda: None)
     manager = WindowManager(app, client, bridge, prefs, profile, on_quit=done.set)
-    instance.on_open_window = manager.open_from_request
-    tray = Tray(manager, prefs)
+    shell = Shell(manager, instance, prefs)  # tray, presence, notices (desktop/shell.py)
     await manager.sign_in()  # a remote server with no stored sign-in asks for the password
-    manager.restore_layout()
+    await shell.open_windows()  # the saved layout, or a separate process's one new window
     if args.demo and embedded is not None and embedded.server is not None:
         from .demo import DemoDevice
 
@@ -225,7 +235,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
     manager.close_all()
     if demo is not None:
         await demo.stop()
-    tray.close()
+    shell.close()
     settings_sync.close()
     bridge.close()
     if network is not None:

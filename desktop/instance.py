@@ -7,7 +7,12 @@ EmbeddedHost`). ``--separate-process`` joins as a full process of its own.
 
 Messages on the ``concord.app`` channel (JSON; never a token):
 
-* ``open-window`` → ``ack``: a launch asks the primary for a window;
+* ``open-window {conversation?, startup?}`` → ``ack``: a launch asks the primary for a window,
+  forwarding its startup notification (``startup``: ``{"x11": DESKTOP_STARTUP_ID}`` or
+  ``{"wayland": XDG_ACTIVATION_TOKEN}``, see :mod:`desktop.startup`);
+* ``presence {member, mains, active, last}`` and ``presence?``: what each process's windows
+  are doing (:mod:`desktop.presence`), ``raise {to, window, startup?}`` → ``ack {ok}``: show and
+  raise one window of another process; ``quit-all``: the tray's Quit;
 * ``server-info?`` → ``server-info {url, epoch, serial}``: where the embedded server is served.
   The host also broadcasts it unasked whenever it starts serving; every process keeps the
   newest by (bus epoch of the host, the host's count of starts), so a late or replayed
@@ -35,7 +40,8 @@ class AppInstance:
         self.bus = bus
         self.channel = BroadcastChannel(CHANNEL, bus=bus)
         self.channel.add_listener("message", self._on_message)
-        self.on_open_window: Callable[[str | None], None] | None = None
+        # Called with (conversation id or None, startup notification) for ``open-window``.
+        self.on_open_window: Callable[[str | None, dict[str, str]], None] | None = None
         # Called with every newer embedded-server URL (in this process too, when it hosts).
         self.on_server_url: Callable[[str], None] | None = None
         self.server_url: str | None = None  # the newest announced URL
@@ -59,6 +65,10 @@ class AppInstance:
     async def close(self) -> None:
         self.channel.close()
         await self.bus.close()
+
+    def post(self, message: dict[str, Any]) -> None:
+        """Post on the app channel (dropped, and logged, while the bus closes)."""
+        self._post(message)
 
     def _post(self, message: dict[str, Any]) -> None:
         try:
@@ -107,7 +117,10 @@ class AppInstance:
         kind, req = msg.get("t"), str(msg.get("req", ""))
         if kind == "open-window" and self.primary and self.on_open_window is not None:
             conversation = msg.get("conversation")
-            self.on_open_window(conversation if isinstance(conversation, str) else None)
+            self.on_open_window(
+                conversation if isinstance(conversation, str) else None,
+                clean_startup(msg.get("startup")),
+            )
             self._post({"t": "ack", "req": req})
         elif kind == "server-info?" and self.primary and self.hosted_url:
             info = {"url": self.hosted_url, "epoch": self.server_epoch, "serial": self._serial}
@@ -124,6 +137,11 @@ class AppInstance:
             if not fut.done():
                 fut.set_result(msg)
 
+    async def ask(self, message: dict[str, Any], seconds: float) -> dict[str, Any] | None:
+        """Post ``message`` with a fresh ``req`` and wait for the ``ack`` that names it (None
+        after ``seconds``)."""
+        return await self._ask(message, seconds)
+
     async def _ask(self, message: dict[str, Any], seconds: float) -> dict[str, Any] | None:
         req = uuid.uuid4().hex
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -136,8 +154,24 @@ class AppInstance:
         finally:
             self._waiting.pop(req, None)
 
-    async def ask_primary_to_open_window(self, conversation: str | None = None) -> bool:
+    async def ask_primary_to_open_window(
+        self, conversation: str | None = None, startup: dict[str, str] | None = None
+    ) -> bool:
+        """``startup``: this launch's startup notification, for the window that opens."""
         msg: dict[str, Any] = {"t": "open-window"}
         if conversation:
             msg["conversation"] = conversation
+        if startup:
+            msg["startup"] = startup
         return await self._ask(msg, 10.0) is not None
+
+
+def clean_startup(value: Any) -> dict[str, str]:
+    """A startup notification from the bus, keeping only the known keys with short strings."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        k: v
+        for k, v in value.items()
+        if k in ("x11", "wayland") and isinstance(v, str) and 0 < len(v) <= 512
+    }

@@ -3,23 +3,25 @@ reports to the client, and where conflicts, errors and toasts are shown."""
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox, QWidget
 
-from desktop.profile import Profile, read_json, write_json
+from desktop.profile import Profile
 from ui.bridge import ClientBridge
 from ui.dialogs import ConflictDialog, LoginDialog, SettingsDialog, run_dialog
 from ui.drafts import keep_on_clipboard
 from ui.inspector import SyncInspector
+from ui.jump import reveal
 from ui.models import ConversationListModel
-from ui.quick_switcher import QuickSwitcher
+from ui.search_popup import SearchPopup
 from ui.tasks import error_text, spawn
 
+from . import layout, startup
+from .keyring_notice import KeyringNotice
 from .windows import AppWindow, ConversationWindow, MainWindow
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ RESCUE_MS = 500  # a pane showing a conversation that is gone takes its draft fi
 
 
 class WindowManager(QObject):
+    windowsChanged = Signal()  # a window of this process opened or closed
+
     def __init__(
         self,
         app: QApplication,
@@ -54,7 +58,9 @@ class WindowManager(QObject):
             self._rescue_later(cid)
         self.windows: list[AppWindow] = []
         self._inspector: SyncInspector | None = None
-        self._layout_path = profile.config_dir / "windows.json"
+        self.keyring_notice = KeyringNotice(profile.config_dir, self.active_window)
+        # This process's layout file: the first process's, until app.py says it is separate.
+        self.layout = layout.LayoutStore(profile.config_dir)
         self._closing_all = False
         self._signing_in = False
         self.login_dialog: LoginDialog | None = None  # the open sign-in dialog, if any
@@ -66,6 +72,7 @@ class WindowManager(QObject):
         self.windows.append(window)
         window.closed.connect(self._closed)
         log.info("window opened: %s (%d open)", window.kind, len(self.windows))
+        self.windowsChanged.emit()
         return window
 
     def _closed(self, window: AppWindow) -> None:
@@ -74,17 +81,25 @@ class WindowManager(QObject):
         if window in self.windows:
             self.windows.remove(window)
         self.visibility_changed()
+        self.windowsChanged.emit()
         if not self.windows:
             self.on_quit()
 
-    def open_main_window(self, conversation_id: str | None = None) -> MainWindow:
+    def open_main_window(
+        self,
+        conversation_id: str | None = None,
+        launch: dict[str, str] | None = None,
+        geometry: QRect | None = None,
+    ) -> MainWindow:
+        """A new main window, shown and focused (``launch``: the startup notification of the
+        launch that asked for it, see :mod:`desktop.startup`), at ``geometry`` if given."""
         window = MainWindow(self)
         self._track(window)
-        window.show()
+        if geometry is not None:
+            window.setGeometry(geometry)
         if conversation_id:
             window.open_conversation(conversation_id)
-        window.raise_()
-        window.activateWindow()
+        startup.activate(window, launch or {})
         return window
 
     def open_conversation_window(self, conversation_id: str) -> ConversationWindow:
@@ -98,12 +113,14 @@ class WindowManager(QObject):
         window.show()
         return window
 
-    def open_from_request(self, conversation_id: str | None) -> None:
-        """Another launch asked for a window (over the bus)."""
+    def open_from_request(
+        self, conversation_id: str | None, launch: dict[str, str] | None = None
+    ) -> None:
+        """Another launch asked for a window (over the bus), with its startup notification."""
         if conversation_id:
-            self.open_conversation_window(conversation_id)
+            startup.activate(self.open_conversation_window(conversation_id), launch or {})
         else:
-            self.open_main_window()
+            self.open_main_window(launch=launch)
 
     def active_window(self) -> AppWindow | None:
         active = QApplication.activeWindow()
@@ -147,19 +164,35 @@ class WindowManager(QObject):
             self.open_conversation_window(view.id).pane.focus_composer()
 
     def quick_switch(self, window: AppWindow) -> None:
-        switcher = QuickSwitcher(self.list_model, window)
+        """Ctrl+K: search conversations and messages (ui.search_popup); a message opens with
+        the conversation scrolled to it."""
+        popup = SearchPopup(self.client, window)
 
-        def chosen(cid: str) -> None:
+        def chosen(cid: str) -> AppWindow:
             if isinstance(window, MainWindow):
                 window.open_conversation(cid)
-            else:
-                self.open_conversation_window(cid)
+                return window
+            return self.open_conversation_window(cid)
 
-        switcher.chosen.connect(chosen)
-        switcher.open()
+        def message(cid: str, seq: int, mid: str) -> None:
+            shown = chosen(cid)
+            pane = getattr(shown, "pane", None)
+            if pane is not None:
+                spawn(reveal(pane, cid, seq, mid))
 
-    def open_settings(self, window: QWidget) -> None:
-        SettingsDialog(self.prefs, window).open()
+        popup.conversationChosen.connect(chosen)
+        popup.messageChosen.connect(message)
+        popup.open()
+
+    def open_settings(self, window: QWidget | None) -> None:
+        dialog = SettingsDialog(self.prefs, window)
+        dialog.open()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def inspector(self) -> SyncInspector | None:
+        """The sync inspector, while it is open."""
+        return self._inspector
 
     def open_inspector(self, window: QWidget) -> None:
         if self._inspector is None:
@@ -273,6 +306,9 @@ class WindowManager(QObject):
         dialog.open()
 
     def _on_error(self, info: Any) -> None:
+        if info.kind == "keyring":  # once per profile, in plain words (keyring_notice.py)
+            self.keyring_notice.show(info.message)
+            return
         window = self.active_window()
         if window is not None:
             window.toast(info.message, "error")
@@ -334,38 +370,31 @@ class WindowManager(QObject):
     # --- layout ----------------------------------------------------------------------------------
 
     def save_layout(self, closing: AppWindow | None = None) -> None:
-        """Every open window with its geometry; the last one closing is remembered too."""
-        windows = [w for w in self.windows if w is not closing] or (
-            [closing] if closing is not None else []
+        """This process's open windows with their geometry. The first process remembers the
+        last window closing too; a separate process whose last window closes forgets its file."""
+        windows = [w for w in self.windows if w is not closing]
+        if not windows and closing is not None and self.layout.primary:
+            windows = [closing]
+        self.layout.save(
+            [layout.entry(w.kind, w.conversation_id(), w.saveGeometry()) for w in windows]
         )
-        entries = [
-            {
-                "kind": w.kind,
-                "conversation": w.conversation_id(),
-                "geometry": base64.b64encode(bytes(w.saveGeometry().data())).decode(),
-            }
-            for w in windows
-        ]
-        if entries:
-            write_json(self._layout_path, {"windows": entries})
 
     def restore_layout(self) -> None:
-        entries = read_json(self._layout_path).get("windows") or []
-        for entry in entries[:20]:
-            if not isinstance(entry, dict):
-                continue
-            cid = entry.get("conversation")
-            if entry.get("kind") == "conversation":
-                if not (isinstance(cid, str) and self.client.conversation(cid)):
+        """Reopen this process's windows and those that quit separate processes left."""
+        for saved in self.layout.load():
+            cid = saved.get("conversation")
+            known = isinstance(cid, str) and self.client.conversation(cid) is not None
+            if saved.get("kind") == "conversation":
+                if not (known and isinstance(cid, str)):
                     continue
                 window: AppWindow = self.open_conversation_window(cid)
             else:
-                window = self.open_main_window(
-                    cid if isinstance(cid, str) and self.client.conversation(cid) else None
-                )
-            try:
-                window.restoreGeometry(QByteArray(base64.b64decode(entry.get("geometry", ""))))
-            except (ValueError, TypeError):
-                pass
+                window = self.open_main_window(cid if known and isinstance(cid, str) else None)
+            geometry = layout.geometry_of(saved.get("geometry"))
+            if geometry is not None:
+                window.restoreGeometry(geometry)
         if not any(isinstance(w, MainWindow) for w in self.windows):
             self.open_main_window()
+        if self.layout.orphans():  # theirs are ours now: saved here first, then their files go
+            self.save_layout()
+            self.layout.adopt_orphans()

@@ -3,15 +3,25 @@ Every window is a view of the one ``Client``; the :class:`WindowManager` owns th
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QMainWindow, QMenu, QSplitter, QStatusBar, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QMainWindow,
+    QMenu,
+    QSplitter,
+    QStatusBar,
+    QWidget,
+)
 
 from ui.conversation_list import ConversationListView
 from ui.conversation_pane import ConversationPane
+from ui.find_bar import FindBar
+from ui.gone import COPY_TEXT, Gone
 from ui.status import StatusIndicator
 from ui.tasks import error_text, spawn
 from ui.toasts import ToastArea
@@ -29,19 +39,29 @@ class AppWindow(QMainWindow):
     def __init__(self, manager: WindowManager) -> None:
         super().__init__()
         self.manager = manager
+        self.uid = uuid.uuid4().hex[:12]  # names the window on the app bus (desktop.presence)
+        self.active_at = 0  # time.monotonic_ns() when it was last the active window (0: never)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.status_indicator = StatusIndicator()
         self.status_indicator.set_status(manager.client.status)
         manager.bridge.statusChanged.connect(self.status_indicator.set_status)
         self.status_indicator.clicked.connect(lambda: manager.status_clicked(self))
+        self.base_title = "Concord"  # shown after the unread total: "(3) Concord"
+        manager.bridge.conversationsChanged.connect(self.show_title)
         bar = QStatusBar()
         bar.addPermanentWidget(self.status_indicator)
         self.setStatusBar(bar)
         self.toasts: ToastArea | None = None
+        self._said_gone: set[str] = set()  # conversations this window's pane said were deleted
 
     def _finish(self, central: QWidget) -> None:
         self.setCentralWidget(central)
         self.toasts = ToastArea(central)
+        pane = getattr(self, "pane", None)
+        self.find_bar = FindBar(pane) if isinstance(pane, ConversationPane) else None  # Ctrl+F
+        if isinstance(pane, ConversationPane):
+            self.toasts.keep_clear_of(pane.composer)  # a toast never covers what is typed
+            pane.conversationGone.connect(self.show_gone)
         self._build_menus()
 
     def _build_menus(self) -> None:
@@ -51,7 +71,13 @@ class AppWindow(QMainWindow):
         self._action(
             file, "New &window", QKeySequence("Ctrl+Shift+N"), lambda: m.open_main_window()
         )
-        self._action(file, "&Quick switcher…", QKeySequence("Ctrl+K"), lambda: m.quick_switch(self))
+        self._action(file, "&Search…", QKeySequence("Ctrl+K"), lambda: m.quick_switch(self))
+        self._action(
+            file,
+            "&Find in conversation…",
+            QKeySequence.StandardKey.Find,
+            lambda: self.find_bar.open() if self.find_bar is not None else None,
+        )
         self._action(
             file, "&Settings…", QKeySequence.StandardKey.Preferences, lambda: m.open_settings(self)
         )
@@ -62,6 +88,7 @@ class AppWindow(QMainWindow):
         self.window_menu.aboutToShow.connect(lambda: m.fill_window_menu(self.window_menu))
         help_ = self.menuBar().addMenu("&Help")
         self._action(help_, "Sync &inspector", None, lambda: m.open_inspector(self))
+        self._action(help_, "Copy &debug info", None, self.copy_debug_info)
         self._action(help_, "&About Concord", None, lambda: m.about(self))
 
     def _action(
@@ -92,6 +119,7 @@ class AppWindow(QMainWindow):
         if isinstance(pane, ConversationPane):
             pane.save_draft()  # what was typed in the last moments is not lost
         self.manager.bridge.statusChanged.disconnect(self.status_indicator.set_status)
+        self.manager.bridge.conversationsChanged.disconnect(self.show_title)
         self.closed.emit(self)
         super().closeEvent(event)
 
@@ -99,9 +127,39 @@ class AppWindow(QMainWindow):
         """The conversation shown (main windows and pop-outs each say which)."""
         raise NotImplementedError
 
+    def copy_debug_info(self) -> None:
+        """Help → Copy debug info (desktop/diagnostics.py): on the clipboard, never a token."""
+        from .diagnostics import copy_debug_info
+
+        spawn(
+            copy_debug_info(self.manager.client, self.manager.profile),
+            lambda exc: self.toast(error_text(exc), "error"),
+            lambda _text: self.toast("Debug info copied to the clipboard"),
+        )
+
+    def show_title(self, *_changed: object) -> None:
+        """The window title with the unread total in front, as every messenger shows it."""
+        total = self.manager.list_model.total_unread()
+        self.setWindowTitle(f"({total}) {self.base_title}" if total else self.base_title)
+
     def toast(self, text: str, kind: str = "info") -> None:
         if self.toasts is not None:
             self.toasts.show_toast(text, kind)
+
+    def show_gone(self, gone: Gone) -> None:
+        """The conversation shown was deleted elsewhere (ui/gone.py): say so; with unsent text,
+        the toast stays until dismissed and offers it again."""
+        self._said_gone.add(gone.conversation_id)
+        if self.toasts is None:
+            return
+        text = gone.draft
+        action = (COPY_TEXT, lambda: QApplication.clipboard().setText(text)) if text else None
+        self.toasts.show_toast(gone.text, timeout_ms=0 if text else 6000, action=action)
+
+    def said_gone(self, conversation_id: str) -> bool:
+        """This window already told the user that ``conversation_id`` was deleted (its pane
+        showed it): other notices about that delete would repeat it."""
+        return conversation_id in self._said_gone
 
 
 class MainWindow(AppWindow):
@@ -111,7 +169,7 @@ class MainWindow(AppWindow):
 
     def __init__(self, manager: WindowManager) -> None:
         super().__init__(manager)
-        self.setWindowTitle("Concord")
+        self.show_title()
         self.list_view = ConversationListView(manager.list_model)
         self.list_view.me = manager.client.me
         self.list_view.setAccessibleName("Conversations")
@@ -128,9 +186,10 @@ class MainWindow(AppWindow):
         lv.openedWithKeyboard.connect(lambda _cid: self.pane.focus_composer())
         self._unselected: str | None = None  # shown, but not (yet) a row of the list
         self.pane.conversationShown.connect(self._follow_pane)
-        self.pane.conversationLeft.connect(lambda _cid: lv.clearSelection())
-        self.pane.conversationDeleted.connect(lambda _cid: lv.clearSelection())
+        self.pane.conversationLeft.connect(lambda _cid: self._rows_removed())
+        self.pane.conversationDeleted.connect(lambda _cid: self._rows_removed())
         lv.model().rowsInserted.connect(self._rows_inserted)
+        lv.model().rowsRemoved.connect(self._rows_removed)
         lv.openInNewWindowRequested.connect(manager.open_conversation_window)
         lv.renameRequested.connect(
             lambda cid, title: spawn(client.rename_conversation(cid, title), self._error)
@@ -157,11 +216,22 @@ class MainWindow(AppWindow):
         conversation does: the delete refused, or the user chose "reload" after a conflict)."""
         client = self.manager.client
         self.manager.set_aside(cid, client.take_draft(cid))
+        if cid == self.pane.conversation_id():
+            self.pane.expect_delete(cid)  # deleted here: not "deleted elsewhere"
         spawn(client.delete_conversation(cid), self._error)
 
     def _follow_pane(self, cid: str) -> None:
         # A conversation just created is not in the list until the next frame: selected then.
         self._unselected = None if self.list_view.select(cid) else cid
+
+    def _rows_removed(self, *_args: object) -> None:
+        """Qt makes a neighbour current (and selected) when the selected row goes: the list
+        highlights what the pane shows, or nothing."""
+        cid = self.pane.conversation_id()
+        if cid is not None and self.list_view.selected_id() == cid:
+            return
+        if cid is None or not self.list_view.select(cid):
+            self.list_view.selectionModel().clear()
 
     def _rows_inserted(self, *_args: object) -> None:
         cid = self._unselected
@@ -179,7 +249,8 @@ class ConversationWindow(AppWindow):
         self.pane.show_conversation(conversation_id)
         self.pane.conversationDeleted.connect(lambda _cid: self.close())
         view = manager.client.conversation(conversation_id)
-        self.setWindowTitle(f"{view.title if view else 'Conversation'} — Concord")
+        self.base_title = f"{view.title if view else 'Conversation'} — Concord"
+        self.show_title()
         manager.bridge.conversationsChanged.connect(self._retitle)
         self.resize(560, 600)
 
@@ -189,7 +260,8 @@ class ConversationWindow(AppWindow):
     def _retitle(self, changed: list, removed: list) -> None:
         for view in changed:
             if view.id == self.pane.conversation_id():
-                self.setWindowTitle(f"{view.title} — Concord")
+                self.base_title = f"{view.title} — Concord"
+                self.show_title()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.manager.bridge.conversationsChanged.disconnect(self._retitle)

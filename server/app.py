@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 AppStatus.disable_automatic_graceful_drain()
 
 P = p.API_PREFIX
+MESSAGE = f"{P}/conversations/{{conversation_id}}/messages/{{message_id}}"
 ROUTES = [
     Route(f"{P}/auth/token", routes.token, methods=["POST"]),
     Route(f"{P}/auth/refresh", routes.refresh, methods=["POST"]),
@@ -42,7 +43,10 @@ ROUTES = [
     Route(f"{P}/conversations/{{conversation_id}}", routes.delete_conversation, methods=["DELETE"]),
     Route(f"{P}/conversations/{{conversation_id}}/messages", routes.list_messages, methods=["GET"]),
     Route(f"{P}/conversations/{{conversation_id}}/messages", routes.send_message, methods=["POST"]),
+    Route(MESSAGE, routes.edit_message, methods=["PATCH"]),
+    Route(MESSAGE, routes.delete_message, methods=["DELETE"]),
     Route(f"{P}/conversations/{{conversation_id}}/read", routes.mark_read, methods=["POST"]),
+    Route(f"{P}/search", routes.search, methods=["GET"]),
     Route(f"{P}/health", routes.health, methods=["GET"]),
     Route(f"{P}/metrics", routes.metrics, methods=["GET"]),
     Route(f"{P}/openapi.json", openapi.endpoint, methods=["GET"]),

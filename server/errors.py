@@ -46,9 +46,10 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
     current: p.Conversation | None = None,
+    current_message: p.Message | None = None,
 ) -> Response:
     return Response(
-        p.error_body(code, message, current),
+        p.error_body(code, message, current, current_message),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -62,7 +63,9 @@ async def request_rejected(_request: Request, exc: Exception) -> Response:
 
 async def domain_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return error_response(exc.status, exc.code, str(exc), current=exc.current)
+    return error_response(
+        exc.status, exc.code, str(exc), current=exc.current, current_message=exc.current_message
+    )
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from starlette.requests import Request
@@ -66,11 +66,38 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "patch",
+        "/conversations/{conversation_id}/messages/{message_id}",
+        "Edit (author only; idempotent with Idempotency-Key)",
+        p.MessagePatch,
+        p.MessageResult,
+        200,
+        False,
+    ),
+    (
+        "delete",
+        "/conversations/{conversation_id}/messages/{message_id}",
+        "Delete (author only; text erased, tombstone in the feed)",
+        p.MessageDelete,
+        p.DeleteResult,
+        200,
+        False,
+    ),
+    (
         "post",
         "/conversations/{conversation_id}/read",
         "Mark read",
         p.ReadRequest,
         p.ReadResult,
+        200,
+        False,
+    ),
+    (
+        "get",
+        "/search",
+        "Search the caller's messages (every word, the last as a prefix; newest first)",
+        None,
+        p.SearchPage,
         200,
         False,
     ),
@@ -83,11 +110,13 @@ QUERY = {
     "/changes": [("since", "string"), ("limit", "integer")],
     "/snapshot": [("messages", "integer")],
     "/conversations/{conversation_id}/messages": [("before", "integer"), ("limit", "integer")],
+    "/search": [("q", "string"), ("before", "integer"), ("limit", "integer")],
 }
 
 
 def build() -> dict[str, Any]:
     types = {t for e in ENDPOINTS for t in (e[3], e[4]) if t is not None} | {p.ErrorBody}
+    types |= set(get_args(p.ChangeData))  # what a change's ``data`` holds, by kind
     _, components = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
     )
@@ -113,6 +142,15 @@ def build() -> dict[str, Any]:
                     "schema": {"type": "string", "format": "uuid"},
                 }
             )
+        if "{message_id}" in path:
+            params.append(
+                {
+                    "name": "message_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            )
         if method in ("patch", "delete"):
             params.append(
                 {
@@ -127,7 +165,7 @@ def build() -> dict[str, Any]:
             op["parameters"] = params
         if req is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": req is not p.MessageDelete,  # base_version is optional there
                 "content": {"application/json": {"schema": ref(req)}},
             }
         content = (

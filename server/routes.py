@@ -190,6 +190,24 @@ async def list_messages(request: Request) -> Response:
     return json_response(await ctx.storage.messages_page(user.user_id, cid, before, limit))
 
 
+async def search(request: Request) -> Response:
+    """The caller's messages matching ``q`` (every word, the last as a prefix), newest first."""
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    q = request.query_params.get("q", "")
+    if not q.strip():
+        raise RequestRejected(400, "invalid_parameter", "q must not be blank")
+    if len(q) > p.SEARCH_MAX_QUERY:
+        raise RequestRejected(
+            400, "invalid_parameter", f"q is at most {p.SEARCH_MAX_QUERY} characters"
+        )
+    before = _int_param(request, "before", None, 1, 2**62)
+    default = p.SEARCH_DEFAULT_LIMIT
+    limit = _int_param(request, "limit", default, 1, p.SEARCH_MAX_LIMIT) or default
+    terms = p.search_terms(q)
+    return json_response(await ctx.storage.search_messages(user.user_id, terms, before, limit))
+
+
 # --- writes -------------------------------------------------------------------------------------
 
 
@@ -246,6 +264,45 @@ async def send_message(request: Request) -> Response:
         raise RequestRejected(422, "invalid_request", "message body must not be blank")
     result = await ctx.storage.send_message(user.user_id, cid, req, now_ms())
     return json_response(ctx.committed(result), 201)
+
+
+def _message_id(request: Request) -> str:
+    mid: str = request.path_params["message_id"]
+    if not p.UUID_RE.match(mid):
+        raise RequestRejected(404, "not_found", "no such message")
+    return mid.lower()
+
+
+async def edit_message(request: Request) -> Response:
+    """The author's new text (``base_version``: the version they edited; 409 when stale)."""
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid, mid = _conversation_id(request), _message_id(request)
+    req = await read_body(request, p.MessagePatch)
+    if p.body_too_long(req.body):
+        raise RequestRejected(422, "invalid_request", "message body over 64 KiB")
+    if not req.body.strip():
+        raise RequestRejected(422, "invalid_request", "message body must not be blank")
+    key = _idempotency_key(request)
+    result = await ctx.storage.edit_message(user.user_id, cid, mid, req, now_ms(), key)
+    return json_response(ctx.committed(result))
+
+
+async def delete_message(request: Request) -> Response:
+    """The author deletes a message; ``base_version`` (query or JSON body) is optional."""
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    cid, mid = _conversation_id(request), _message_id(request)
+    key = _idempotency_key(request)
+    base = _int_param(request, "base_version", None, 1, 2**62)
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if base is None and has_body:
+        given = (await read_body(request, p.MessageDelete)).base_version
+        base = None if isinstance(given, msgspec.UnsetType) else given
+    result = await ctx.storage.delete_message(user.user_id, cid, mid, base, now_ms(), key)
+    return json_response(ctx.committed(result))
 
 
 async def mark_read(request: Request) -> Response:

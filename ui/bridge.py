@@ -28,6 +28,7 @@ class EventSource(Protocol):
 class ClientBridge(QObject):
     conversationsChanged = Signal(list, list)  # views changed or added, ids removed
     messagesAdded = Signal(str, list)  # conversation id, [MessageView]
+    messagesReloaded = Signal(str, list)  # conversation id, its latest messages after a resync
     statusChanged = Signal(object)  # core SyncStatus
     conflict = Signal(object)  # core Conflict
     error = Signal(object)  # core ErrorInfo
@@ -49,6 +50,7 @@ class ClientBridge(QObject):
             events.conversation_changed.connect(self._on_changed),
             events.conversation_removed.connect(self._on_removed),
             events.messages_added.connect(self._on_messages),
+            events.messages_reloaded.connect(self._on_reloaded),
             events.status_changed.connect(self.statusChanged.emit),
             events.conflict.connect(self.conflict.emit),
             events.error.connect(self.error.emit),
@@ -77,6 +79,10 @@ class ClientBridge(QObject):
         for m in messages:
             bucket[m.id] = m
         self._schedule()
+
+    def _on_reloaded(self, cid: str, messages: list[MessageView]) -> None:
+        self.flush()  # what was added before goes first: the reload then says what is gone
+        self.messagesReloaded.emit(cid, messages)
 
     def flush(self) -> None:
         self._timer.stop()

@@ -1,4 +1,5 @@
-"""The message composer: Enter sends, Shift+Enter starts a new line."""
+"""The message composer: Enter sends, Shift+Enter starts a new line; Up in an empty composer
+asks to edit the user's last message, Esc says "cancel" (ui.message_edit uses both)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from PySide6.QtWidgets import QPlainTextEdit, QSizePolicy, QWidget
 
 class Composer(QPlainTextEdit):
     """Emits ``submitted(text)`` on Enter when the text is not blank, then clears itself.
-    Shift+Enter inserts a newline; Tab moves the focus on (no tab characters)."""
+    Shift+Enter inserts a newline; Tab moves the focus on (no tab characters). Up while empty
+    emits ``editLastRequested``; Esc emits ``cancelled``."""
 
     submitted = Signal(str)
+    editLastRequested = Signal()
+    cancelled = Signal()
     MAX_LINES = 6
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -61,4 +65,11 @@ class Composer(QPlainTextEdit):
                 super().keyPressEvent(event)
             event.accept()
             return
+        modified = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if event.key() == Qt.Key.Key_Up and not modified and not self.toPlainText():
+            self.editLastRequested.emit()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape and not modified:
+            self.cancelled.emit()
         super().keyPressEvent(event)

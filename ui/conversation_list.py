@@ -18,11 +18,14 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeyEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
-from ui.delegates import ConversationDelegate
+from ui.a11y import FocusFrame
+from ui.conversation_delegate import ConversationDelegate
 from ui.dialogs import confirm_delete
+from ui.empty_state import NO_CONVERSATIONS, Texts, paint_empty_state
+from ui.hover_hold import HoldOrderWhileHovered
 from ui.models import ConversationListModel
 
 Index = QModelIndex | QPersistentModelIndex
@@ -72,12 +75,19 @@ class ConversationListView(QListView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # F2 handled below
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMouseTracking(True)
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)  # the hovered row is tinted
+        self.empty_texts: Texts | None = NO_CONVERSATIONS  # shown while there are no rows
+        model.rowsInserted.connect(self._repaint)  # a method: disconnected when the view goes
+        model.rowsRemoved.connect(self._repaint)
         self.setAccessibleName("Conversations")
         self.setAccessibleDescription(
             "Enter opens, F2 renames, Delete deletes, the context menu has more"
         )
         self.clicked.connect(self._open)
         self.doubleClicked.connect(self._open_new_window)
+        # Rows never move under the pointer (a click would open the wrong conversation).
+        self.order_hold = HoldOrderWhileHovered(self, model)
+        self.focus_frame = FocusFrame(self)  # visible keyboard focus
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -192,6 +202,13 @@ class ConversationListView(QListView):
             event.accept()
             return
         super().keyPressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        paint_empty_state(self, self.empty_texts)
+
+    def _repaint(self, *_rows: object) -> None:
+        self.viewport().update()  # the empty state comes and goes with the rows
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         if event.reason() == QContextMenuEvent.Reason.Mouse:

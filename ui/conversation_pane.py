@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -24,16 +23,20 @@ from shiboken6 import isValid
 from core.protocol import MAX_TITLE_CHARS
 from ui.composer import Composer
 from ui.conversation_list import Confirm
-from ui.delegates import danger_color, scaled_font
 from ui.dialogs import confirm_delete
-from ui.drafts import DraftKeeper, keep_on_clipboard
+from ui.drafts import DraftKeeper
+from ui.elided_label import ElidedLabel
+from ui.empty_state import NO_MESSAGES, NO_SELECTION
+from ui.gone import gone, watch
+from ui.jump import oldest_shown_seq
+from ui.message_edit import MessageActions
 from ui.message_list import MessageListView
+from ui.paint import danger_color, scaled_font
 from ui.tasks import error_text, spawn
 
 if TYPE_CHECKING:
     from core.model import ConversationView, MessageView
 
-DELETED_ELSEWHERE = "This conversation was deleted elsewhere."
 DELETED_HERE = "This conversation was deleted."
 NOT_FOUND = "This conversation no longer exists."
 
@@ -63,6 +66,7 @@ class ConversationPane(QWidget):
 
     conversationShown = Signal(str)
     conversationLeft = Signal(str)
+    conversationGone = Signal(object)  # a ui.gone.Gone: what to tell about one that left
     conversationDeleted = Signal(str)
     errorText = Signal(str)
 
@@ -78,6 +82,7 @@ class ConversationPane(QWidget):
         self.confirm: Confirm = confirm or confirm_delete
         self._cid: str | None = None
         self._title = ""
+        self._creator: str | None = None
         self._renaming = False
         self._deleting: set[str] = set()
         self._loading_older = False
@@ -85,20 +90,21 @@ class ConversationPane(QWidget):
         self.setAccessibleName("Conversation")
         self._build()
         self.drafts = DraftKeeper(self.composer, client, bridge)
+        watch(client)  # notes this device's deletes as they happen (ui/gone.py)
+        self.message_actions = MessageActions(self)  # edit and delete own messages
         bridge.conversationsChanged.connect(self._on_conversations)
         bridge.messagesAdded.connect(self._on_messages)
+        bridge.messagesReloaded.connect(self._on_reloaded)
         bridge.error.connect(self._on_error)
         self._show_empty()
 
     def _build(self) -> None:
-        self.title_label = QLabel()
+        self.title_label = ElidedLabel()  # "…" when narrow; the tooltip has the full title
         self.title_label.setObjectName("conversationTitle")
         self.title_label.setAccessibleName("Conversation title")
         font = scaled_font(self.title_label.font(), 1.2)
         font.setBold(True)
         self.title_label.setFont(font)
-        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title_edit = TitleEdit()
         self.title_edit.setAccessibleName("New conversation title")
         self.title_edit.setMaxLength(MAX_TITLE_CHARS)
@@ -134,6 +140,7 @@ class ConversationPane(QWidget):
         self._color_error()
 
         self.messages = MessageListView()
+        self.messages.delegate.me = getattr(self.client, "me", None)  # my messages: on the right
         self.messages.olderRequested.connect(self.load_older)
         self.messages.reachedBottom.connect(self._maybe_mark_read)
         self.composer = Composer()
@@ -198,6 +205,7 @@ class ConversationPane(QWidget):
         self.drafts.show(conversation_id)
         messages = self.client.messages(conversation_id)
         self.messages.set_messages(messages)
+        self.messages.empty_texts = NO_MESSAGES
         self._set_enabled(True)
         self._render(view)
         self._maybe_mark_read(opening=True)
@@ -290,7 +298,7 @@ class ConversationPane(QWidget):
             self._loading_older = False
             self._show_error(exc)
 
-        spawn(self.client.load_older(cid), failed, done)
+        spawn(self.client.load_older(cid, 50, oldest_shown_seq(self)), failed, done)
 
     def error(self) -> str | None:
         """The inline error shown, if any."""
@@ -327,6 +335,10 @@ class ConversationPane(QWidget):
             self.messages.add(messages)
             self._maybe_mark_read()
 
+    def _on_reloaded(self, cid: str, messages: list[MessageView]) -> None:
+        if cid == self._cid:
+            self.messages.message_model().prune(messages)
+
     def _on_error(self, info: Any) -> None:
         cid = getattr(info, "conversation_id", None)
         if cid is not None and cid in (self._cid, self._left_here):
@@ -337,16 +349,25 @@ class ConversationPane(QWidget):
         if cid == self._cid and isValid(self):
             self.messages.add([message])  # shown as pending at once, before the next frame
 
+    def expect_delete(self, cid: str) -> None:
+        """The user deletes ``cid`` from this window (its list): when it goes, say so as for
+        the pane's own Delete, never "deleted elsewhere"."""
+        self._deleting.add(cid)
+
     def _leave(self, cid: str) -> None:
         here = cid in self._deleting
         self._deleting.discard(cid)
         title, draft = self._title, self.drafts.take()  # never dropped with the conversation
-        notice = DELETED_HERE if here else DELETED_ELSEWHERE
-        if draft.strip() and not here:
-            notice = keep_on_clipboard(title, draft)
-        self._show_empty(notice)
-        self._left_here = cid if here else None
-        (self.conversationDeleted if here else self.conversationLeft).emit(cid)
+        if here:
+            self._show_empty(DELETED_HERE)
+            self._left_here = cid
+            self.conversationDeleted.emit(cid)
+            return
+        # Deleted elsewhere: the empty state, and a toast from the window (see ui/gone.py).
+        self._show_empty()
+        self._left_here = None
+        self.conversationGone.emit(gone(self.client, cid, title, self._creator, draft))
+        self.conversationLeft.emit(cid)
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -373,7 +394,7 @@ class ConversationPane(QWidget):
         QTimer.singleShot(0, later)
 
     def _render(self, view: ConversationView) -> None:
-        self._title = view.title
+        self._title, self._creator = view.title, view.creator
         self.title_label.setText(view.title)
         font = self.title_label.font()
         font.setItalic(view.pending)  # as in the list: not yet confirmed by the server
@@ -400,6 +421,7 @@ class ConversationPane(QWidget):
         self._title = ""
         self.title_label.setText("No conversation" if notice is None else "")
         self.messages.set_messages([])
+        self.messages.empty_texts = NO_SELECTION
         self._set_enabled(False)
         if notice:
             self.notice.setText(notice)

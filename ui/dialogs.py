@@ -7,6 +7,7 @@ run_dialog(dialog)`` waits for one from a coroutine. Tests click their buttons.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from ui.paint import danger_color
 
 FIELDS = (("title", "Title"), ("pinned", "Pinned"), ("members", "Members"))
 THEMES = (("system", "Same as the system"), ("light", "Light"), ("dark", "Dark"))
@@ -136,8 +139,9 @@ class ConflictDialog(QDialog):
 
 
 def keyring_explanation(problem: str) -> str:
-    """Why the password will not be remembered, in words for the user."""
-    problem = problem.strip().rstrip(".")
+    """Why the password will not be remembered, in words for the user (the keyring backend's
+    Python class, which ``problem`` may name in parentheses, is left to the tooltip)."""
+    problem = re.sub(r"\s*\([\w.]+\.\w+\)", "", problem).strip().rstrip(".")
     text = f"Concord cannot store your sign-in securely on this computer: {problem}."
     if "remembered" not in problem:
         text += " You will have to sign in again the next time you start Concord."
@@ -177,7 +181,8 @@ class LoginDialog(QDialog):
         layout.addLayout(form)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #d33a2c;")
+        # Readable on light and dark windows (ui.theme.ink; tests/ui/test_contrast.py).
+        self.error_label.setStyleSheet(f"color: {danger_color(self.palette()).name()};")
         layout.addWidget(self.error_label)
         self.keyring_label = QLabel()
         self.keyring_label.setWordWrap(True)
@@ -185,6 +190,7 @@ class LoginDialog(QDialog):
         layout.addWidget(self.keyring_label)
         if keyring_problem:
             self.keyring_label.setText(keyring_explanation(keyring_problem))
+            self.keyring_label.setToolTip(keyring_problem)
             self.keyring_label.setVisible(True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QResizeEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.delegates import MessageDelegate
+from ui.a11y import FocusFrame
+from ui.empty_state import Texts, paint_empty_state
+from ui.message_delegate import MessageDelegate
 from ui.models import MessageListModel
 
 if TYPE_CHECKING:
@@ -59,8 +61,10 @@ class MessageListView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAccessibleName("Messages")
+        self.focus_frame = FocusFrame(self)  # visible keyboard focus
         self.delegate = MessageDelegate(self)
         self.setItemDelegate(self.delegate)
+        self.empty_texts: Texts | None = None  # what to say while there are no messages
         self.banner = QPushButton("New messages ↓", self)
         self.banner.setObjectName("newMessagesBanner")
         self.banner.setAccessibleName("Jump to new messages")
@@ -88,11 +92,13 @@ class MessageListView(QListView):
         if old is not None:
             old.rowsInserted.disconnect(self._rows_inserted)
             old.modelReset.disconnect(self._forget)
+            old.dataChanged.disconnect(self._data_changed)
         super().setModel(model)
         if old_selection is not None:
             old_selection.deleteLater()
         model.rowsInserted.connect(self._rows_inserted)
         model.modelReset.connect(self._forget)
+        model.dataChanged.connect(self._data_changed)
         self._forget()
 
     def set_messages(self, messages: list[MessageView]) -> MessageListModel:
@@ -216,6 +222,20 @@ class MessageListView(QListView):
             size.width(),
             size.height(),
         )
+
+    def _data_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
+        """A row changed (sent, edited, a new neighbour above it): relayout if its height did;
+        QListView keeps the old heights otherwise."""
+        for row in range(top.row(), bottom.row() + 1):
+            index = self.model().index(row, 0)
+            hint = self.delegate.sizeHint(self.delegate.option_for(index), index)
+            if self.visualRect(index).height() not in (0, hint.height()):
+                self.scheduleDelayedItemsLayout()
+                return
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        paint_empty_state(self, self.empty_texts)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         stick = self._stick

@@ -4,6 +4,7 @@ row, or a single insert/move/remove — never a model reset per event."""
 from __future__ import annotations
 
 import bisect
+import sys
 from typing import Any
 
 from PySide6.QtCore import (
@@ -15,6 +16,7 @@ from PySide6.QtCore import (
 )
 
 from core.model import ConversationView, MessageView, sort_key
+from ui.message_format import full_time, starts_day, starts_group
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -32,6 +34,21 @@ class ConversationListModel(QAbstractListModel):
         self._views: list[ConversationView] = sorted(views or [], key=sort_key)
         self._keys = [sort_key(v) for v in self._views]
         self._rows = {v.id: i for i, v in enumerate(self._views)}
+        self._holds = 0  # hold_order(True) calls not yet released
+        self._stale: set[str] = set()  # rows kept out of their place while held
+
+    def hold_order(self, on: bool) -> None:
+        """Hold (``True``) or release the row order; counted, so several views may hold it.
+        Held, a changed row updates where it is and a new one goes to the end, so no row moves
+        under the pointer; released, each moves to its place (one move, never a reset). The
+        user's own changes (pending views) move at once."""
+        self._holds = max(0, self._holds + (1 if on else -1))
+        if self._holds == 0 and self._stale:
+            stale, self._stale = self._stale, set()
+            for cid in stale:
+                row = self._rows.get(cid)
+                if row is not None:
+                    self.upsert(self._views[row])
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._views)
@@ -49,7 +66,8 @@ class ConversationListModel(QAbstractListModel):
                 + (f"\nFailed: {v.error}" if v.failed else "")
             )
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{v.title}, {v.unread} unread" + (", pinned" if v.pinned else "")
+            last = f", last message from {v.last.author}: {v.last.text}" if v.last else ""
+            return f"{v.title}, {v.unread} unread" + (", pinned" if v.pinned else "") + last
         return {
             self.IdRole: v.id,
             self.UnreadRole: v.unread,
@@ -87,6 +105,13 @@ class ConversationListModel(QAbstractListModel):
     def upsert(self, view: ConversationView) -> None:
         key = sort_key(view)
         row = self._rows.get(view.id)
+        # Held: keep the row's place (a new row: after every other), unless the change is the
+        # user's own (pending: a pin, a send, a new conversation), which they expect to see move.
+        if self._holds and not view.pending:
+            held = self._keys[row] if row is not None else (True, sys.maxsize, view.id)
+            if held != key:
+                self._stale.add(view.id)
+                key = held
         if row is None:
             pos = bisect.bisect_left(self._keys, key)
             self.beginInsertRows(QModelIndex(), pos, pos)
@@ -134,6 +159,8 @@ class MessageListModel(QAbstractListModel):
     ViewRole = Qt.ItemDataRole.UserRole + 1
     PendingRole = Qt.ItemDataRole.UserRole + 2
     AuthorRole = Qt.ItemDataRole.UserRole + 3
+    GroupStartRole = Qt.ItemDataRole.UserRole + 4  # shows the header (ui.message_format)
+    DayStartRole = Qt.ItemDataRole.UserRole + 5  # first message of a day: a separator above
 
     def __init__(self, messages: list[MessageView] | None = None, parent: Any = None) -> None:
         super().__init__(parent)
@@ -151,8 +178,23 @@ class MessageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return m.body
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{m.author}: {m.body}" + (" (sending)" if m.pending else "")
+            return (
+                f"{m.author}: {m.body}"
+                + (" (edited)" if m.edited else "")
+                + (" (sending)" if m.pending or m.edit_pending else "")
+            )
+        if role in (self.GroupStartRole, self.DayStartRole):
+            prev = self._items[index.row() - 1] if index.row() > 0 else None
+            return (starts_group if role == self.GroupStartRole else starts_day)(prev, m)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return full_time(m.created_at)
         return {self.ViewRole: m, self.PendingRole: m.pending, self.AuthorRole: m.author}.get(role)
+
+    def touch(self, row: int) -> None:
+        """Say that ``row`` may look different (its predecessor changed: header, separator)."""
+        if 0 <= row < len(self._items):
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
 
     def message(self, row: int) -> MessageView:
         return self._items[row]
@@ -162,27 +204,53 @@ class MessageListModel(QAbstractListModel):
         # Confirmed messages by server seq; pending ones after them, by creation time.
         return (1, 0, m.created_at) if m.seq is None else (0, m.seq, 0)
 
+    def prune(self, latest: list[MessageView]) -> int:
+        """Remove the confirmed messages that ``latest`` (a conversation's newest cached
+        messages, after a resync) should hold but does not: they were deleted meanwhile. Older
+        pages above its range and pending sends stay. Returns how many rows went."""
+        keep = {m.id for m in latest}
+        seqs = [m.seq for m in latest if m.seq is not None]
+        lowest = min(seqs) if seqs else None
+        gone = [
+            m.id
+            for m in self._items
+            if m.seq is not None and m.id not in keep and (lowest is None or m.seq >= lowest)
+        ]
+        for mid in gone:
+            row = self._rows[mid]
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._items[row]
+            self._rows = {x.id: i for i, x in enumerate(self._items)}
+            self.endRemoveRows()
+            self.touch(row)
+        return len(gone)
+
     def upsert(self, messages: list[MessageView]) -> int:
         """Add or replace messages; returns how many rows were added."""
         added = 0
         for m in sorted(messages, key=self._order):
             row = self._rows.get(m.id)
             if row is not None:
-                if self._order(self._items[row]) == self._order(m):
+                if not m.deleted and self._order(self._items[row]) == self._order(m):
                     self._items[row] = m
                     idx = self.index(row)
                     self.dataChanged.emit(idx, idx)
+                    self.touch(row + 1)
                     continue
                 self.beginRemoveRows(QModelIndex(), row, row)
                 del self._items[row]
                 self._rows = {x.id: i for i, x in enumerate(self._items)}
                 self.endRemoveRows()
+                self.touch(row)
                 added -= 1
+            if m.deleted:  # a deleted message: its row goes, nothing takes its place
+                continue
             pos = bisect.bisect_right(self._items, self._order(m), key=self._order)
             self.beginInsertRows(QModelIndex(), pos, pos)
             self._items.insert(pos, m)
             for i in range(pos, len(self._items)):
                 self._rows[self._items[i].id] = i
             self.endInsertRows()
+            self.touch(pos + 1)
             added += 1
         return added

@@ -5,14 +5,28 @@ covers only the stack itself, so the rest of the window stays clickable. It is a
 ``anchor`` — or of the anchor's parent when the anchor is a ``QSplitter``, which would otherwise
 adopt it as one more pane. It follows the anchor's geometry through an event filter, never takes
 keyboard focus, keeps at most :attr:`ToastArea.max_visible` toasts (the oldest goes first) and
-announces each toast to screen readers.
+announces each toast to screen readers. :meth:`ToastArea.keep_clear_of` keeps the stack above a
+widget (the composer: a toast never covers what the user is typing). A toast may carry one action
+button ("Copy text"), reachable with Tab.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QEnterEvent, QMouseEvent
-from PySide6.QtWidgets import QFrame, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+Action = tuple[str, Callable[[], object]]  # a button's text, and what it does
 
 MARGIN = 12
 MAX_WIDTH = 360
@@ -20,6 +34,9 @@ STYLE = """
 QFrame#toast { border-radius: 6px; background: rgba(40, 40, 40, 235); }
 QFrame#toast[kind="error"] { background: rgba(179, 38, 30, 240); }
 QFrame#toast QLabel { color: white; background: transparent; }
+QFrame#toast QPushButton { color: white; background: rgba(255, 255, 255, 40);
+    border: 1px solid rgba(255, 255, 255, 160); border-radius: 4px; padding: 2px 10px; }
+QFrame#toast QPushButton:focus { border: 2px solid white; }
 """
 
 
@@ -28,7 +45,9 @@ class Toast(QFrame):
 
     dismissed = Signal(object)  # the toast
 
-    def __init__(self, text: str, kind: str, timeout_ms: int, parent: QWidget) -> None:
+    def __init__(
+        self, text: str, kind: str, timeout_ms: int, parent: QWidget, action: Action | None = None
+    ) -> None:
         super().__init__(parent)
         self.kind = kind
         self.setObjectName("toast")
@@ -39,9 +58,18 @@ class Toast(QFrame):
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        layout = QVBoxLayout(self)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
-        layout.addWidget(self.label)
+        layout.addWidget(self.label, 1)
+        self.button: QPushButton | None = None
+        if action is not None:
+            label, run = action
+            self.button = QPushButton(label, self)
+            self.button.setAccessibleName(label)
+            self.button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # never taken, reachable by Tab
+            self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.button.clicked.connect(lambda _checked=False: self._act(run))
+            layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignVCenter)
         self.setAccessibleName("Error" if kind == "error" else "Notice")
         self.setAccessibleDescription(text)
         self.setToolTip("Click to dismiss")
@@ -55,6 +83,10 @@ class Toast(QFrame):
 
     def text(self) -> str:
         return self.label.text()
+
+    def _act(self, run: Callable[[], object]) -> None:
+        run()
+        self.dismiss()
 
     def dismiss(self) -> None:
         if self._gone:
@@ -86,6 +118,7 @@ class ToastArea(QWidget):
     ``timeout_ms=0`` keeps a toast until it is clicked."""
 
     max_visible = 4
+    _clear_of: QWidget | None = None
 
     def __init__(self, anchor: QWidget) -> None:
         host = anchor.parentWidget() if isinstance(anchor, QSplitter) else None
@@ -109,8 +142,19 @@ class ToastArea(QWidget):
     def texts(self) -> list[str]:
         return [t.text() for t in self._toasts]
 
-    def show_toast(self, text: str, kind: str = "info", timeout_ms: int = 4000) -> Toast:
-        toast = Toast(text, "error" if kind == "error" else "info", timeout_ms, self)
+    def keep_clear_of(self, widget: QWidget) -> None:
+        """Keep the stack above ``widget`` wherever it is (and however tall it grows)."""
+        self._clear_of = widget
+        widget.installEventFilter(self)
+
+    def show_toast(
+        self,
+        text: str,
+        kind: str = "info",
+        timeout_ms: int = 4000,
+        action: Action | None = None,
+    ) -> Toast:
+        toast = Toast(text, "error" if kind == "error" else "info", timeout_ms, self, action)
         toast.dismissed.connect(self._forget)
         self._toasts.append(toast)
         self._layout.addWidget(toast)
@@ -156,15 +200,20 @@ class ToastArea(QWidget):
             height = self._layout.heightForWidth(width)
         else:
             height = self._layout.sizeHint().height()
-        height = min(height, max(0, anchor.height() - 2 * MARGIN))
+        bottom = origin.y() + anchor.height() - MARGIN
+        clear = self._clear_of
+        if clear is not None and clear.isVisible() and host.isAncestorOf(clear):
+            bottom = min(bottom, clear.mapTo(host, QPoint(0, 0)).y() - MARGIN // 2)
+        height = min(height, max(0, bottom - origin.y() - MARGIN))
         x = origin.x() + anchor.width() - width - MARGIN
-        self.setGeometry(x, origin.y() + anchor.height() - height - MARGIN, width, height)
+        self.setGeometry(x, bottom - height, width, height)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.anchor and event.type() in (
+        if watched in (self.anchor, self._clear_of) and event.type() in (
             QEvent.Type.Resize,
             QEvent.Type.Move,
             QEvent.Type.Show,
+            QEvent.Type.Hide,
         ):
             if self._toasts:
                 self.reposition()

@@ -15,6 +15,7 @@ import msgspec
 
 from core import protocol as p
 
+from ._messages import MESSAGE_COLUMNS, member_ids, message_from_row
 from ._operations import remember, replayed
 from .base import (
     Deleted,
@@ -91,7 +92,7 @@ def feed_state(conn: Conn, user_id: int) -> FeedState:
 
 _CONV_COLUMNS = (
     "c.id, c.title, c.pinned, c.version, u.username, c.created_at, c.updated_at, "
-    "c.message_count, m.read_seq"
+    "c.message_count, m.read_seq, m.unread, c.last_seq"
 )
 
 
@@ -110,7 +111,7 @@ def _members_of(conn: Conn, conversation_ids: list[str]) -> dict[str, list[str]]
 
 
 def _view(row: tuple[Any, ...], members: list[str]) -> p.Conversation:
-    cid, title, pinned, version, creator, created, updated, count, read_seq = row
+    cid, title, pinned, version, creator, created, updated, count, read_seq, unread, last = row
     return p.Conversation(
         id=cid,
         title=title,
@@ -122,7 +123,8 @@ def _view(row: tuple[Any, ...], members: list[str]) -> p.Conversation:
         updated_at=updated,
         message_count=count,
         read_seq=read_seq,
-        unread=max(0, count - read_seq),
+        unread=unread,
+        last_seq=last,
     )
 
 
@@ -155,28 +157,23 @@ def _visible(conn: Conn, conversation_id: str, user_id: int) -> p.Conversation:
     return view
 
 
-def _message(row: tuple[Any, ...]) -> p.Message:
-    cid, seq, mid, author, body, created = row
-    return p.Message(
-        id=mid, conversation_id=cid, seq=seq, author=author, body=body, created_at=created
-    )
-
-
-_MSG_COLUMNS = "m.conversation_id, m.seq, m.id, u.username, m.body, m.created_at"
-
-
 def messages_page(
     conn: Conn, user_id: int, conversation_id: str, before: int | None, limit: int
 ) -> p.MessagePage:
     conv = _visible(conn, conversation_id, user_id)
-    upper = before if before is not None else conv.message_count + 1
+    upper = before if before is not None else conv.last_seq + 1
     rows = conn.execute(
-        f"SELECT {_MSG_COLUMNS} FROM messages m JOIN users u ON u.id=m.author_id "
-        "WHERE m.conversation_id=? AND m.seq<? ORDER BY m.seq DESC LIMIT ?",
+        f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id=m.author_id "
+        "WHERE m.conversation_id=? AND m.seq<? AND m.deleted=0 ORDER BY m.seq DESC LIMIT ?",
         (conversation_id, upper, limit),
     ).fetchall()
-    messages = [_message(r) for r in reversed(rows)]
-    has_more = bool(messages) and messages[0].seq > 1
+    messages = [message_from_row(r) for r in reversed(rows)]
+    has_more = bool(messages) and bool(
+        conn.execute(
+            "SELECT 1 FROM messages WHERE conversation_id=? AND seq<? AND deleted=0 LIMIT 1",
+            (conversation_id, messages[0].seq),
+        ).fetchone()
+    )
     return p.MessagePage(messages, conv.message_count, has_more)
 
 
@@ -199,13 +196,6 @@ def _user_ids(conn: Conn, usernames: list[str]) -> dict[str, int]:
     return found
 
 
-def _member_ids(conn: Conn, conversation_id: str) -> list[int]:
-    rows = conn.execute(
-        "SELECT user_id FROM members WHERE conversation_id=? ORDER BY user_id", (conversation_id,)
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def _publish_upsert(
     feed: FeedWriter, conversation_id: str, user_ids: list[int], ts: int
 ) -> dict[int, int]:
@@ -214,15 +204,15 @@ def _publish_upsert(
         return {}
     base = conversation_view(feed.conn, conversation_id, user_ids[0])
     assert base is not None
-    read = dict(
-        feed.conn.execute(
-            "SELECT user_id, read_seq FROM members WHERE conversation_id=?", (conversation_id,)
+    read = {
+        uid: (rs, unread)
+        for uid, rs, unread in feed.conn.execute(
+            "SELECT user_id, read_seq, unread FROM members WHERE conversation_id=?",
+            (conversation_id,),
         ).fetchall()
-    )
+    }
     views = {
-        uid: msgspec.structs.replace(
-            base, read_seq=read[uid], unread=max(0, base.message_count - read[uid])
-        )
+        uid: msgspec.structs.replace(base, read_seq=read[uid][0], unread=read[uid][1])
         for uid in user_ids
     }
     return feed.append_many("conversation.upserted", conversation_id, base.version, views, ts)
@@ -249,7 +239,9 @@ def create_conversation(
         return feed.result(p.ConversationResult(_visible(conn, cid, user_id), ex_seq))
     ids = _user_ids(conn, names)
     conn.execute(
-        "INSERT INTO conversations VALUES (?, ?, 0, 1, ?, ?, ?, 0, 0, ?, 0)",
+        "INSERT INTO conversations (id, title, pinned, version, creator_id, created_at, "
+        "updated_at, message_count, deleted, origin, creator_seq, last_seq) "
+        "VALUES (?, ?, 0, 1, ?, ?, ?, 0, 0, ?, 0, 0)",
         (cid, title, user_id, now, now, origin),
     )
     conn.executemany(
@@ -277,7 +269,7 @@ def patch_conversation(
     current = _visible(conn, cid, user_id)
     if req.base_version != current.version:
         raise VersionConflict("the conversation changed elsewhere", current=current)
-    before = _member_ids(conn, cid)
+    before = member_ids(conn, cid)
     removed: list[int] = []
     if req.members is not msgspec.UNSET:
         if current.creator != _username(conn, user_id):
@@ -290,9 +282,10 @@ def patch_conversation(
             "DELETE FROM members WHERE conversation_id=? AND user_id=?",
             [(cid, uid) for uid in removed],
         )
-        conn.executemany(
-            "INSERT INTO members (conversation_id, user_id) VALUES (?, ?)",
-            [(cid, uid) for uid in added],
+        conn.executemany(  # a new member has every message of the others still to read
+            "INSERT INTO members (conversation_id, user_id, unread) VALUES (?, ?, (SELECT "
+            "count(*) FROM messages WHERE conversation_id=? AND deleted=0 AND author_id<>?))",
+            [(cid, uid, cid, uid) for uid in added],
         )
     sets = ["version=version+1", "updated_at=?"]
     params: list[Any] = [now]
@@ -308,7 +301,7 @@ def patch_conversation(
         feed.append(
             uid, "conversation.deleted", cid, version, p.ConversationDeleted(cid, "removed"), now
         )
-    seqs = _publish_upsert(feed, cid, _member_ids(conn, cid), now)
+    seqs = _publish_upsert(feed, cid, member_ids(conn, cid), now)
     result = p.ConversationResult(_visible(conn, cid, user_id), seqs[user_id])
     remember(conn, user_id, op_id, "patch", cid, version, result, now)
     return feed.result(result)
@@ -344,7 +337,7 @@ def delete_conversation(
     )
     tombstone = p.ConversationDeleted(cid)
     seqs = feed.append_many(
-        "conversation.deleted", cid, version, dict.fromkeys(_member_ids(conn, cid), tombstone), now
+        "conversation.deleted", cid, version, dict.fromkeys(member_ids(conn, cid), tombstone), now
     )
     conn.execute("DELETE FROM members WHERE conversation_id=?", (cid,))
     conn.execute("DELETE FROM messages WHERE conversation_id=?", (cid,))
@@ -353,67 +346,24 @@ def delete_conversation(
     return feed.result(result)
 
 
-def send_message(
-    feed: FeedWriter, user_id: int, conversation_id: str, req: p.MessageCreate, now: int
-) -> WriteResult:
-    conn = feed.conn
-    cid = conversation_id.lower()
-    mid = req.id.lower()
-    row = conn.execute(
-        "SELECT c.message_count, u.username FROM conversations c "
-        "JOIN members m ON m.conversation_id=c.id JOIN users u ON u.id=m.user_id "
-        "WHERE c.id=? AND m.user_id=? AND c.deleted=0",
-        (cid, user_id),
-    ).fetchone()
-    if row is None:
-        raise NotFound("no such conversation")
-    message_count, author = row
-    existing = conn.execute(
-        f"SELECT {_MSG_COLUMNS}, m.author_id, m.author_seq FROM messages m "
-        "JOIN users u ON u.id=m.author_id WHERE m.id=?",
-        (mid,),
-    ).fetchone()
-    if existing is not None:
-        msg = _message(existing[:6])
-        if existing[6] != user_id or msg.conversation_id != cid or msg.body != req.body:
-            raise IdConflict("a different message already has this id")
-        return feed.result(p.MessageResult(msg, existing[7]))
-    seq = message_count + 1
-    conn.execute(
-        "UPDATE conversations SET message_count=?, updated_at=? WHERE id=?", (seq, now, cid)
-    )
-    conn.execute(
-        "UPDATE members SET read_seq=? WHERE conversation_id=? AND user_id=?", (seq, cid, user_id)
-    )
-    msg = p.Message(
-        id=mid, conversation_id=cid, seq=seq, author=author, body=req.body, created_at=now
-    )
-    rows = conn.execute(
-        "SELECT user_id, read_seq FROM members WHERE conversation_id=?", (cid,)
-    ).fetchall()
-    seqs = feed.append_many(
-        "message.created", mid, 1, {uid: p.MessageCreated(msg, rs) for uid, rs in rows}, now
-    )
-    conn.execute(
-        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (cid, seq, mid, user_id, req.body, now, seqs[user_id]),
-    )
-    return feed.result(p.MessageResult(msg, seqs[user_id]))
-
-
 def mark_read(
     feed: FeedWriter, user_id: int, conversation_id: str, seq: int, now: int
 ) -> WriteResult:
     conn = feed.conn
     cid = conversation_id.lower()
     conv = _visible(conn, cid, user_id)
-    new = min(max(conv.read_seq, seq), conv.message_count)
-    unread = conv.message_count - new
+    new = min(max(conv.read_seq, seq), conv.last_seq)
     if new == conv.read_seq:
         head = feed_state(conn, user_id).head
-        return feed.result(p.ReadResult(cid, new, unread, head))
+        return feed.result(p.ReadResult(cid, new, conv.unread, head))
+    unread = conn.execute(  # other members' messages after it that exist
+        "SELECT count(*) FROM messages WHERE conversation_id=? AND seq>? AND author_id<>? "
+        "AND deleted=0",
+        (cid, new, user_id),
+    ).fetchone()[0]
     conn.execute(
-        "UPDATE members SET read_seq=? WHERE conversation_id=? AND user_id=?", (new, cid, user_id)
+        "UPDATE members SET read_seq=?, unread=? WHERE conversation_id=? AND user_id=?",
+        (new, unread, cid, user_id),
     )
     change_seq = feed.append(
         user_id, "conversation.read", cid, conv.version, p.ConversationRead(cid, new, unread), now

@@ -11,6 +11,12 @@ script, or a function for data rewrites).
 * 1: the schema of Concord 0.1.0, exactly (``IF NOT EXISTS``: a no-op on 0.1.0's databases).
 * 2: ``operations`` (idempotency keys) and its index (``IF NOT EXISTS``: pre-release builds
   already made them).
+* 3: message edits and deletes: ``messages.version``/``edited_at``/``deleted`` (a deleted
+  message stays as a tombstone with its text erased, so its id and seq are never reused),
+  ``conversations.last_seq`` (the seq counter; ``message_count`` counts the messages that exist)
+  and ``members.unread`` (other members' existing messages after the read position).
+* 4: ``message_search`` (FTS5, external content: the bodies stay in ``messages``), its rowids
+  ``message_search_rows`` and the triggers that keep it right; existing messages are indexed.
 
 A database of a version above :data:`DB_VERSION` was written by a newer server: opening it
 raises :class:`DatabaseTooNew` and changes nothing (the database is the truth; nothing is reset).
@@ -96,6 +102,61 @@ CREATE TABLE IF NOT EXISTS operations (
     PRIMARY KEY (user_id, op_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS operations_by_age ON operations(created_at);
+""",
+    # 3 — message edits and deletes: versions, tombstones, a seq counter apart from the count,
+    # and each member's unread count kept (deleted and own messages are not unread)
+    """
+ALTER TABLE conversations ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET last_seq = message_count;
+ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+UPDATE members SET unread = (
+    SELECT count(*) FROM messages x WHERE x.conversation_id = members.conversation_id
+    AND x.seq > members.read_seq AND x.author_id <> members.user_id
+);
+CREATE INDEX IF NOT EXISTS messages_deleted ON messages(conversation_id, seq) WHERE deleted = 1;
+CREATE INDEX IF NOT EXISTS messages_edited ON messages(conversation_id, seq)
+    WHERE version > 1 AND deleted = 0;
+""",
+    # 4 — full-text search over messages (GET search; docs/architecture.md §4.3): an
+    # external-content FTS5 index over the message bodies, kept by triggers
+    """
+-- Each message's index rowid, in the order messages were written (newest = largest).
+CREATE TABLE message_search_rows (
+    rowid INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    UNIQUE (conversation_id, seq)
+);
+CREATE VIEW message_search_content AS
+    SELECT r.rowid AS rid, m.body AS body FROM message_search_rows r
+    JOIN messages m ON m.conversation_id = r.conversation_id AND m.seq = r.seq;
+CREATE VIRTUAL TABLE message_search USING fts5(
+    body, content = 'message_search_content', content_rowid = 'rid',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2'
+);
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search_rows(conversation_id, seq) VALUES (new.conversation_id, new.seq);
+    INSERT INTO message_search(rowid, body) VALUES (last_insert_rowid(), new.body);
+END;
+CREATE TRIGGER messages_search_update AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, body)
+        SELECT 'delete', rowid, old.body FROM message_search_rows
+        WHERE conversation_id = old.conversation_id AND seq = old.seq;
+    INSERT INTO message_search(rowid, body)
+        SELECT rowid, new.body FROM message_search_rows
+        WHERE conversation_id = new.conversation_id AND seq = new.seq;
+END;
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, body)
+        SELECT 'delete', rowid, old.body FROM message_search_rows
+        WHERE conversation_id = old.conversation_id AND seq = old.seq;
+    DELETE FROM message_search_rows
+        WHERE conversation_id = old.conversation_id AND seq = old.seq;
+END;
+INSERT INTO message_search_rows(conversation_id, seq)
+    SELECT conversation_id, seq FROM messages ORDER BY created_at, conversation_id, seq;
+INSERT INTO message_search(message_search) VALUES ('rebuild');
 """,
 )
 

@@ -18,9 +18,15 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, current: p.Conversation | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        current: p.Conversation | None = None,
+        current_message: p.Message | None = None,
+    ) -> None:
         super().__init__(message)
         self.current = current
+        self.current_message = current_message  # a message's version conflict
 
 
 class NotFound(DomainError):
@@ -130,6 +136,13 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def snapshot(self, user_id: int, messages_per_conversation: int) -> p.Snapshot: ...
 
+    @abc.abstractmethod
+    async def search_messages(
+        self, user_id: int, terms: list[str], before: int | None, limit: int
+    ) -> p.SearchPage:
+        """The user's messages matching every term (the last one as a prefix), newest first;
+        ``before``: the ``next_before`` of the previous page."""
+
     # --- writes: each is one transaction that also appends the affected users' change rows
     @abc.abstractmethod
     async def create_conversation(
@@ -166,3 +179,28 @@ class Storage(abc.ABC):
     async def mark_read(
         self, user_id: int, conversation_id: str, seq: int, now: int
     ) -> WriteResult: ...
+
+    @abc.abstractmethod
+    async def edit_message(
+        self,
+        user_id: int,
+        conversation_id: str,
+        message_id: str,
+        req: p.MessagePatch,
+        now: int,
+        op_id: str | None = None,
+    ) -> WriteResult:
+        """The author's edit (``message.updated`` to every member); a retry with the same
+        ``op_id`` returns the first answer."""
+
+    @abc.abstractmethod
+    async def delete_message(
+        self,
+        user_id: int,
+        conversation_id: str,
+        message_id: str,
+        base_version: int | None,
+        now: int,
+        op_id: str | None = None,
+    ) -> WriteResult:
+        """The author's delete: the text is erased, a tombstone kept (``message.deleted``)."""

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from core import protocol as p
 
-from . import _domain
+from . import _domain, _messages, _search
 from ._migrations import DB_VERSION, migrate
 from .base import FeedState, Storage, StoredChange, TokenInfo, UserExists, WriteResult
 
@@ -197,13 +197,23 @@ class SQLiteStorage(Storage):
             head = _domain.feed_state(conn, user_id).head  # the head first, then the data
             conversations = _domain.conversations_of(conn, user_id)
             messages: dict[str, list[p.Message]] = {}
-            if messages_per_conversation > 0:
-                for conv in conversations:
+            deleted: dict[str, list[int]] = {}
+            edited: dict[str, list[p.Message]] = {}
+            for conv in conversations:
+                below = conv.last_seq + 1
+                if messages_per_conversation > 0:
                     page = _domain.messages_page(
                         conn, user_id, conv.id, None, messages_per_conversation
                     )
                     messages[conv.id] = page.messages
-            return p.Snapshot(self.epoch, head, conversations, messages)
+                    below = page.messages[0].seq if page.messages else below
+                gone = _messages.deleted_seqs(conn, conv.id, below)
+                if gone:
+                    deleted[conv.id] = gone
+                changed = _messages.edited_before(conn, conv.id, below)
+                if changed:
+                    edited[conv.id] = changed
+            return p.Snapshot(self.epoch, head, conversations, messages, deleted, edited)
 
         return await self._read(op)
 
@@ -251,8 +261,45 @@ class SQLiteStorage(Storage):
         self, user_id: int, conversation_id: str, req: p.MessageCreate, now: int
     ) -> WriteResult:
         return await self._write(
-            lambda conn: _domain.send_message(self._feed(conn), user_id, conversation_id, req, now)
+            lambda conn: _messages.send_message(
+                self._feed(conn), user_id, conversation_id, req, now
+            )
         )
+
+    async def edit_message(
+        self,
+        user_id: int,
+        conversation_id: str,
+        message_id: str,
+        req: p.MessagePatch,
+        now: int,
+        op_id: str | None = None,
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _messages.edit_message(
+                self._feed(conn), user_id, conversation_id, message_id, req, now, op_id
+            )
+        )
+
+    async def delete_message(
+        self,
+        user_id: int,
+        conversation_id: str,
+        message_id: str,
+        base_version: int | None,
+        now: int,
+        op_id: str | None = None,
+    ) -> WriteResult:
+        return await self._write(
+            lambda conn: _messages.delete_message(
+                self._feed(conn), user_id, conversation_id, message_id, base_version, now, op_id
+            )
+        )
+
+    async def search_messages(
+        self, user_id: int, terms: list[str], before: int | None, limit: int
+    ) -> p.SearchPage:
+        return await self._read(_search.search_messages, user_id, terms, before, limit)
 
     async def mark_read(
         self, user_id: int, conversation_id: str, seq: int, now: int

@@ -68,9 +68,10 @@ async def test_a_010_cache_sends_its_queued_actions_and_converges(
     assert (conv["title"], conv["version"], conv["message_count"]) == (v010.RENAMED, 2, 3)
     assert snap["messages"][v010.CONV][-1]["body"] == v010.QUEUED_TEXT
     await assert_converged(server_010, [a])
-    # It went on from 0.1.0's cursor (no full sync), and the rename went with an operation id.
-    assert a.store.get("full_sync_at") == str(v010.T0)
-    assert a.store.cursor() == (v010.EPOCH, 6)
+    # Step 3 dropped 0.1.0's cursor (cached rows lack newer fields): a full sync brought the
+    # server's state, and the rename went with an operation id.
+    assert a.store.get("full_sync_at") != str(v010.T0)
+    assert a.store.cursor() is not None and a.store.cursor()[0] == v010.EPOCH
     assert a.store.rebased(v010.CONV, 1) == 2  # own_versions: the patch made version 2
     with sqlite3.connect(server_010.data_dir / "concord.db") as db:
         assert db.execute("SELECT kind, target, version FROM operations").fetchall() == [
@@ -90,7 +91,7 @@ def test_a_fresh_cache_gets_the_same_schema_as_an_upgraded_one(tmp_path: Path) -
     for path in (old, tmp_path / "new.db"):
         LocalStore(path).close()
     assert schema(old) == schema(tmp_path / "new.db")
-    assert user_version(old) == user_version(tmp_path / "new.db") == CACHE_VERSION == 2
+    assert user_version(old) == user_version(tmp_path / "new.db") == CACHE_VERSION == len(STEPS)
 
 
 def test_a_010_entry_gets_a_durable_operation_id(tmp_path: Path) -> None:
@@ -127,7 +128,7 @@ def test_processes_opening_a_010_cache_at_once_migrate_it_once(tmp_path: Path) -
         t.start()
     for t in threads:
         t.join(30)
-    assert seen == [(["patch", "send"], (v010.EPOCH, v010.ALICE_HEAD))] * 6
+    assert seen == [(["patch", "send"], None)] * 6  # step 3 drops the cursor: a full sync
     assert user_version(path) == CACHE_VERSION
 
 
@@ -156,7 +157,7 @@ def test_a_newer_cache_with_queued_actions_is_refused_and_untouched(tmp_path: Pa
     with pytest.raises(CacheTooNew) as caught:
         LocalStore(path)
     message = str(caught.value)
-    assert "written by a newer Concord (schema 9; this app knows 2)" in message
+    assert f"written by a newer Concord (schema 9; this app knows {CACHE_VERSION})" in message
     assert "2 thing(s) not sent yet" in message and "open this profile with the newer" in message
     assert (caught.value.found, caught.value.unsent) == (9, 2)
     assert user_version(path) == 9 and tables(path) == before  # no drafts table was added
@@ -169,20 +170,23 @@ async def test_the_client_refuses_to_open_it_with_that_message(tmp_path: Path) -
     cfg = ClientConfig("http://127.0.0.1:9", tmp_path / "alice", "alice", runtime_dir=tmp_path)
     path = Path(cfg.data_dir) / "profiles" / cfg.profile_key / "cache.db"
     LocalStore(v010.make_cache(path)).close()
-    v010.set_version(path, 3)
-    with pytest.raises(core.CacheTooNew, match=r"schema 3; this app knows 2\): it holds 2"):
+    newer = CACHE_VERSION + 1
+    v010.set_version(path, newer)
+    with pytest.raises(
+        core.CacheTooNew, match=rf"schema {newer}; this app knows {CACHE_VERSION}\): it holds 2"
+    ):
         await Client.open(cfg)
-    assert user_version(path) == 3
+    assert user_version(path) == newer
 
 
 def test_a_newer_cache_holding_a_draft_is_refused(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "cache.db")
     store.set_draft("c1", "half a thought")
     store.close()
-    v010.set_version(tmp_path / "cache.db", 3)
+    v010.set_version(tmp_path / "cache.db", CACHE_VERSION + 1)
     with pytest.raises(CacheTooNew, match="1 thing"):
         LocalStore(tmp_path / "cache.db")
-    assert user_version(tmp_path / "cache.db") == 3
+    assert user_version(tmp_path / "cache.db") == CACHE_VERSION + 1
 
 
 def test_a_newer_cache_this_version_cannot_read_is_refused(tmp_path: Path) -> None:
@@ -205,12 +209,13 @@ async def test_a_newer_cache_with_nothing_unsent_starts_over_from_the_server(
     store.mark_acked(entry.id, 4)  # acknowledged: on the server already
     store.db.execute("CREATE TABLE from_the_future (x)")
     store.close()
-    v010.set_version(path, 4)
+    newer = CACHE_VERSION + 2
+    v010.set_version(path, newer)
 
     a = await clients(server_010.url, "alice", "d1", profile="upgrade")
-    [backup] = path.parent.glob("cache.db.schema4-*.bak")
+    [backup] = path.parent.glob(f"cache.db.schema{newer}-*.bak")
     assert a.store.backup == backup
-    assert user_version(backup) == 4 and "from_the_future" in tables(backup)
+    assert user_version(backup) == newer and "from_the_future" in tables(backup)
     assert user_version(path) == CACHE_VERSION and "from_the_future" not in tables(path)
     await assert_converged(server_010, [a])  # a full sync brought the server's state
     assert a.store.cursor() == (v010.EPOCH, v010.ALICE_HEAD)

@@ -40,7 +40,7 @@ async def test_the_list_selection_follows_the_pane(live_server, clients, manager
     window = m.open_main_window(one.id)
     lv = window.list_view
     await wait_until(lambda: lv.selected_id() == one.id, what="one selected")
-    window.open_conversation(two.id)  # the quick switcher, a notification, a restored layout
+    window.open_conversation(two.id)  # the Ctrl+K search, a notification, a restored layout
     assert lv.selected_id() == two.id
     window.pane.show_conversation(one.id)  # whatever makes the pane show a conversation
     assert lv.selected_id() == one.id

@@ -48,7 +48,8 @@ def test_main_window_screenshots_light_and_dark(tmp_path: Path) -> None:
             "XDG_RUNTIME_DIR": str(tmp_path / "xdg"),
         }
         (tmp_path / "xdg").mkdir(mode=0o700)
-        for script in ("tests.desktop._screenshots", "tests.desktop._status_shots"):
+        scripts = ("_screenshots", "_status_shots", "_conversation_shots", "_search_shots")
+        for script in (f"tests.desktop.{name}" for name in scripts):
             proc = subprocess.run(
                 [sys.executable, "-m", script, str(out)],
                 cwd=ROOT,
@@ -65,5 +66,11 @@ def test_main_window_screenshots_light_and_dark(tmp_path: Path) -> None:
     assert light.stat().st_size > 10_000 and dark.stat().st_size > 10_000
     assert QImage(str(light)).width() >= 900
     assert luminance(dark) < luminance(light) - 60, "the dark theme must actually be dark"
+    for theme in ("light", "dark"):  # the list and message views (_conversation_shots.py)
+        for name in ("chat", "edit", "chat-narrow", "empty", "empty-conversation", "settings"):
+            assert (out / f"{name}-{theme}.png").stat().st_size > 10_000, f"{name}-{theme}"
+    assert luminance(out / "chat-dark.png") < luminance(out / "chat-light.png") - 60
+    for name in ("search", "find"):  # the Ctrl+K popup and the Ctrl+F bar (_search_shots.py)
+        assert luminance(out / f"{name}-dark.png") < luminance(out / f"{name}-light.png") - 60
     states = QImage(str(out / "status-states.png"))  # a status bar per sync state, stacked
     assert states.width() >= 700 and states.height() >= 8 * 20

@@ -18,7 +18,7 @@ async def test_snapshot_contents(srv: Harness) -> None:
     await srv.post("bob", f"/conversations/{a}/read", json={"seq": 2})
 
     snap = (await srv.get("bob", "/snapshot", params={"messages": "3"})).json()
-    assert set(snap) == {"epoch", "head", "conversations", "messages"}
+    assert set(snap) == {"epoch", "head", "conversations", "messages", "deleted", "edited"}
     assert snap["epoch"] == srv.epoch
     assert snap["head"] == await srv.head("bob")
     convs = {conv["id"]: conv for conv in snap["conversations"]}
@@ -118,7 +118,17 @@ async def test_message_pages(srv: Harness) -> None:
         before = str(body["messages"][0]["seq"])
     assert seen == list(range(1, 8))
     m = newest["messages"][0]
-    assert set(m) == {"id", "conversation_id", "seq", "author", "body", "created_at"}
+    assert set(m) == {
+        "id",
+        "conversation_id",
+        "seq",
+        "author",
+        "body",
+        "created_at",
+        "version",
+        "edited_at",
+        "deleted",
+    }
     assert m["conversation_id"] == cid
 
 

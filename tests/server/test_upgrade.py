@@ -58,7 +58,9 @@ async def test_a_010_database_serves_its_data_and_takes_writes(tmp_path: Path) -
             assert conv["id"] == v010.CONV and conv["title"] == "Plans"
             assert (conv["version"], conv["message_count"], conv["unread"]) == (1, 2, 0)
             assert conv["members"] == ["alice", "bob"]
-            assert snap["messages"][v010.CONV] == [v010.MSG1, v010.MSG2]
+            # 0.1.0's messages, with the fields step 3 added: never edited, not deleted.
+            fresh = {"version": 1, "edited_at": None, "deleted": False}
+            assert snap["messages"][v010.CONV] == [{**v010.MSG1, **fresh}, {**v010.MSG2, **fresh}]
 
             r = await c.get("/changes", params={"since": f"{v010.EPOCH}:0"}, headers=alice)
             assert r.status_code == 200, r.text
@@ -114,7 +116,8 @@ async def test_a_fresh_database_gets_the_same_schema_as_an_upgraded_one(tmp_path
         await storage.open()
         await storage.close()
     assert schema_of(old) == schema_of(tmp_path / "new" / "concord.db")
-    assert versions_of(old) == versions_of(tmp_path / "new" / "concord.db") == (2, "2")
+    want = (DB_VERSION, str(DB_VERSION))
+    assert versions_of(old) == versions_of(tmp_path / "new" / "concord.db") == want
 
 
 @pytest.mark.parametrize("meta_only", [False, True], ids=["user_version", "meta"])
@@ -132,7 +135,7 @@ async def test_a_newer_database_is_refused_and_left_untouched(
     with pytest.raises(DatabaseTooNew) as caught:
         await storage.open()
     await storage.close()
-    assert "newer Concord server (schema 5; this server knows 2)" in str(caught.value)
+    assert f"newer Concord server (schema 5; this server knows {DB_VERSION})" in str(caught.value)
     assert (caught.value.found, caught.value.known) == (5, DB_VERSION)
     assert schema_of(path) == before  # no operations table: nothing was migrated
     assert versions_of(path) == ((0, "5") if meta_only else (5, "5"))
@@ -147,6 +150,6 @@ def test_the_cli_reports_a_newer_database_without_a_traceback(tmp_path: Path) ->
     for r in (serve, add):
         assert r.returncode == 3, (r.returncode, r.stderr)
         assert r.stderr.startswith("error: the database "), r.stderr
-        assert "newer Concord server (schema 7; this server knows 2)" in r.stderr
+        assert f"newer Concord server (schema 7; this server knows {DB_VERSION})" in r.stderr
         assert "Traceback" not in r.stderr
     assert versions_of(data / "concord.db") == (7, "7")

@@ -33,11 +33,14 @@ STATUS = re.compile(r"status: (\w+) \((.*)\) as (\w+) \[sync epoch (\d+)\]")
 class App:
     """A ``concord`` process; its output lines are kept with their arrival times."""
 
-    def __init__(self, tmp: Path, name: str, *args: str) -> None:
+    def __init__(
+        self, tmp: Path, name: str, *args: str, session: dict[str, str] | None = None
+    ) -> None:
+        """``session``: the environment of a desktop session to run in (default: offscreen)."""
         self.name = name
         env = {
-            **os.environ,
-            "QT_QPA_PLATFORM": "offscreen",
+            **(session or os.environ),
+            "QT_QPA_PLATFORM": (session or {}).get("QT_QPA_PLATFORM", "offscreen"),
             "CONCORD_LOG": "INFO",
             "CONCORD_TEST_HOOKS": "stdin",
             "CONCORD_DATA_DIR": str(tmp / "data"),
@@ -133,8 +136,10 @@ class App:
         self.proc.wait(10)
 
 
-def start(apps: list[App], tmp: Path, name: str, *args: str) -> App:
-    app = App(tmp, name, *args)
+def start(
+    apps: list[App], tmp: Path, name: str, *args: str, session: dict[str, str] | None = None
+) -> App:
+    app = App(tmp, name, *args, session=session)
     apps.append(app)  # killed at the end whatever happens
     app.wait("ready", timeout=60)
     app.wait(STATUS, where=lambda m: m[1] == "live")

@@ -12,9 +12,10 @@ from PySide6.QtWidgets import QLineEdit, QStyle, QStyleOptionViewItem
 from core.model import ConversationView
 from tests.support.waiting import wait_until
 from ui.bridge import ClientBridge
+from ui.conversation_delegate import ConversationDelegate, badge_text
 from ui.conversation_list import ConversationListView
-from ui.delegates import ConversationDelegate, badge_text
 from ui.models import ConversationListModel
+from ui.theme import ink
 
 
 def view(i: int, updated: int = 0, **kw: Any) -> ConversationView:
@@ -80,16 +81,17 @@ def test_delegate_draws_pill_and_markers_at_high_dpi(qtbot) -> None:
         [view(1, unread=120, pinned=True, failed=True), view(2, pending=True), view(3)],
     )
     lv.show()
-    assert 36 <= lv.delegate.sizeHint(QStyleOptionViewItem(), QModelIndex()).height() <= 56
+    # Two lines (title, preview) beside an avatar, as in Telegram or Element.
+    assert 48 <= lv.delegate.sizeHint(QStyleOptionViewItem(), QModelIndex()).height() <= 72
     rows = lv.source_model().row_of
     image, lay = paint_row(lv, rows("c1"))
     assert lay.badge_text == "99+" and lay.badge is not None
     assert lay.pin is not None and lay.failed is not None and lay.pending is None
     # Inside the pill's left cap (clear of the text) the pill colour is drawn.
     b: QRectF = lay.badge
-    link = lv.palette().color(QPalette.ColorRole.Link)
+    accent = ink(lv.palette()).accent
     pixel = color_at(image, b.left() + b.height() * 0.25, b.center().y())
-    assert abs(pixel.red() - link.red()) + abs(pixel.blue() - link.blue()) < 40, pixel.name()
+    assert abs(pixel.red() - accent.red()) + abs(pixel.blue() - accent.blue()) < 40, pixel.name()
     assert lay.title.right() < b.left()  # the title is elided before the pill
     _, pending = paint_row(lv, rows("c2"))
     assert pending.pending is not None and pending.badge is None and pending.badge_text == ""

@@ -1,10 +1,8 @@
-"""Dialogs (conflict, sign-in, settings, delete confirmation) and the quick switcher, driven by
+"""Dialogs (conflict, sign-in, settings, delete confirmation) and the Ctrl+K ranking, driven by
 clicks and keys; none blocks (``open()``, never ``exec()``), except the one real message box,
 which a timer answers."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -21,8 +19,7 @@ from ui.dialogs import (
     keyring_explanation,
     run_dialog,
 )
-from ui.models import ConversationListModel
-from ui.quick_switcher import QuickSwitcher, match_score
+from ui.fuzzy_match import match_score
 
 
 def server_row(title: str = "Theirs", pinned: bool = True) -> p.Conversation:
@@ -187,54 +184,3 @@ def test_match_score_ranks_prefix_word_substring_fuzzy() -> None:
     assert match_score("ync", "Team sync") == 2
     assert match_score("tsy", "Team sync") == 3
     assert match_score("xyz", "Team sync") is None
-
-
-def test_quick_switcher_filters_moves_and_emits_chosen(qtbot) -> None:  # type: ignore[no-untyped-def]
-    now = int(time.time() * 1000)
-    model = ConversationListModel(
-        [
-            view("c1", "Design review", at=now - 3),
-            view("c2", "Team lunch", pinned=True, at=now - 2),
-            view("c3", "Release planning", at=now - 1),
-            view("c4", "Random", at=now),
-        ]
-    )
-    switcher = QuickSwitcher(model)
-    qtbot.addWidget(switcher)
-    chosen: list[str] = []
-    switcher.chosen.connect(chosen.append)
-    switcher.open()
-    qtbot.waitExposed(switcher)
-    assert switcher.matches() == ["Team lunch", "Random", "Release planning", "Design review"]
-    qtbot.keyClicks(switcher.edit, "RE")
-    # "Release…" and "Review" start words; "Design review" ranks below the prefix matches.
-    assert switcher.matches() == ["Release planning", "Design review"]
-    assert switcher.current_id() == "c3"
-    qtbot.keyClick(switcher.edit, Qt.Key.Key_Down)
-    assert switcher.current_id() == "c1"
-    qtbot.keyClick(switcher.edit, Qt.Key.Key_Down)  # stays on the last row
-    assert switcher.current_id() == "c1"
-    qtbot.keyClick(switcher.edit, Qt.Key.Key_Up)
-    assert switcher.current_id() == "c3"
-    model.upsert(view("c5", "Retro", at=now + 1))  # the list stays live while open
-    assert "Retro" in switcher.matches()
-    switcher.edit.clear()
-    qtbot.keyClicks(switcher.edit, "dsgn")  # fuzzy: the letters in order
-    assert switcher.matches() == ["Design review"]
-    qtbot.keyClick(switcher.edit, Qt.Key.Key_Return)
-    assert chosen == ["c1"] and not switcher.isVisible()
-
-
-def test_quick_switcher_escape_closes_and_no_match_chooses_nothing(qtbot) -> None:  # type: ignore[no-untyped-def]
-    model = ConversationListModel([view("c1", "Alpha")])
-    switcher = QuickSwitcher(model)
-    qtbot.addWidget(switcher)
-    chosen: list[str] = []
-    switcher.chosen.connect(chosen.append)
-    switcher.open()
-    qtbot.keyClicks(switcher.edit, "zzz")
-    assert switcher.matches() == [] and switcher.empty.isVisible()
-    qtbot.keyClick(switcher.edit, Qt.Key.Key_Return)
-    assert chosen == [] and switcher.isVisible()
-    qtbot.keyClick(switcher.edit, Qt.Key.Key_Escape)
-    assert not switcher.isVisible() and chosen == []

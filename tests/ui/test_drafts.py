@@ -179,10 +179,12 @@ async def test_deleted_elsewhere_leaves_the_draft_on_the_clipboard(
     qtbot.keyClicks(pane.composer, "a long answer, half written")
     left: list[str] = []
     pane.conversationLeft.connect(left.append)
+    gone: list = []
+    pane.conversationGone.connect(gone.append)  # the window shows it as a toast
     await a.delete_conversation(conv.id)
     await wait_until(lambda: left == [conv.id], what="the conversation gone")
     assert QApplication.clipboard().text() == "a long answer, half written"
-    assert pane.notice_text() == deleted_notice("plans")
+    assert gone[0].draft == "a long answer, half written" and "clipboard" in gone[0].text
     assert deleted_notice("plans") == (
         "“plans” was deleted elsewhere — your draft was copied to the clipboard"
     )

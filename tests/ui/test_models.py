@@ -82,3 +82,16 @@ def test_pending_message_is_replaced_in_place_by_the_server_copy(qtbot) -> None:
         ("c", False),
         ("p", False),
     ]
+
+
+def test_a_reload_after_a_resync_removes_what_was_deleted_meanwhile(qtbot) -> None:
+    # Older page a1..a2 loaded above the latest range b1..b4; b2 was deleted while this process
+    # missed the news (a bus gap); p is a pending send.
+    model = MessageListModel([msg("a1", 1), msg("a2", 2), msg("b1", 10), msg("b2", 11)])
+    model.upsert([msg("b3", 12), msg("p", None, 5)])
+    QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Fatal)
+    assert model.prune([msg("b1", 10), msg("b3", 12)]) == 1
+    assert [model.message(r).id for r in range(model.rowCount())] == ["a1", "a2", "b1", "b3", "p"]
+    assert model.prune([msg("b1", 10), msg("b3", 12)]) == 0  # nothing more is gone
+    assert model.prune([]) == 4  # every cached message went: only the pending send stays
+    assert [model.message(r).id for r in range(model.rowCount())] == ["p"]

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QMainWindow
 
+from ui.style import ContrastStyle
 from ui.theme import apply_theme, current_scheme, palette_for
 
 WINDOW = QPalette.ColorRole.Window
@@ -49,7 +50,9 @@ def test_unknown_theme_means_system_and_repeats_are_harmless(app: QApplication) 
     assert apply_theme(app, "purple") == "system"
     for _ in range(3):
         apply_theme(app, "dark")
-    assert current_scheme(app) == "dark" and app.style().name().lower() == "fusion"
+    style = app.style()
+    assert current_scheme(app) == "dark" and isinstance(style, ContrastStyle)
+    assert style.baseStyle().name().lower() == "fusion"
 
 
 def test_palettes_are_readable() -> None:
