@@ -307,6 +307,7 @@ class SyncEngine:
                 batch.clear()
                 self._apply(epoch, changes)
 
+        opened_with = self.tokens.access_token
         try:
             events = self.api.events(self.store.cursor_id())
             async with contextlib.aclosing(events):  # closed in this task, even when cancelled
@@ -340,6 +341,10 @@ class SyncEngine:
                         await self.full_sync()
                     elif event.event == "reauth":
                         self._spawn(self.tokens.reauth())
+                    elif event.event == "expired":  # the stream's token died: reconnect now
+                        if self.tokens.access_token == opened_with:  # reauth did not renew it
+                            await self.tokens.reauth()
+                        return 0.0
                     elif event.event == "bye":
                         self.live_once = False
                         return retry

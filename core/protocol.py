@@ -31,18 +31,50 @@ MAX_MEMBERS = 1000
 HEARTBEAT_S = 15.0
 DEFAULT_RETRY_MS = 2000
 MAX_PAGE = 500
+MAX_SNAPSHOT_MESSAGES = 200  # ``GET snapshot?messages=``
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
+# ``?since=``: "<epoch>:<seq>", or a bare seq meaning the current epoch (empty: no cursor).
+CURSOR_PATTERN = r"^([0-9]{1,18}(:[0-9]{1,18})?)?$"
+
 UUID_RE = re.compile(UUID_PATTERN)
+CURSOR_RE = re.compile(CURSOR_PATTERN)  # use fullmatch
 IDEMPOTENCY_KEY_RE = re.compile(r"[!-~]{1,128}")  # use fullmatch
 
-Uuid = Annotated[str, Meta(pattern=UUID_PATTERN)]
+# Integers on the wire: at most 2^62 (SQLite's are 64-bit). A request may write one as a
+# whole-number float (``5.0``, ``1e3``): JSON Schema's ``integer`` admits it (decode_request).
+MAX_INT = 2**62
+# Not blank: a character that ``str.strip()`` keeps. Python's whitespace, spelled so that
+# Python's ``re`` and the ECMA-262 regexes of JSON Schema read it alike; the description only
+# (``extra_json_schema``): the server's own check says "must not be blank" in words.
+NOT_BLANK_PATTERN = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+# The lengths as well: Python's ``$`` also matches before a final "\n", JSON Schema's does not.
+Uuid = Annotated[str, Meta(pattern=UUID_PATTERN, min_length=36, max_length=36)]
 Username = Annotated[str, Meta(pattern=USERNAME_PATTERN)]
-Title = Annotated[str, Meta(min_length=1, max_length=MAX_TITLE_CHARS)]
-Body = Annotated[str, Meta(min_length=1, max_length=MAX_BODY_BYTES)]
-Seq = Annotated[int, Meta(ge=0)]
+Title = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_TITLE_CHARS,
+        extra_json_schema={"pattern": NOT_BLANK_PATTERN, "description": "not blank"},
+    ),
+]
+Body = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_BODY_BYTES,
+        extra_json_schema={
+            "pattern": NOT_BLANK_PATTERN,
+            "description": "not blank; at most 64 KiB once encoded as UTF-8",
+        },
+    ),
+]
+Seq = Annotated[int, Meta(ge=0, le=MAX_INT)]
+Version = Annotated[int, Meta(ge=1, le=MAX_INT)]
 
 ChangeKind = Literal[
     "conversation.upserted",
@@ -208,6 +240,13 @@ class Bye(_Open):
     reason: str = "shutdown"
 
 
+class Expired(_Open):
+    """The stream's credential (access token or stream ticket) expired: the server closes the
+    stream after this event; reconnect with a fresh credential and the last event id."""
+
+    expires_at: int
+
+
 # --- requests -----------------------------------------------------------------------------------
 
 
@@ -227,14 +266,14 @@ class ConversationCreate(_Strict):
 
 
 class ConversationPatch(_Strict):
-    base_version: Annotated[int, Meta(ge=1)]
+    base_version: Version
     title: Title | UnsetType = UNSET
     pinned: bool | UnsetType = UNSET
     members: Annotated[list[Username], Meta(max_length=MAX_MEMBERS)] | UnsetType = UNSET
 
 
 class ConversationDelete(_Strict):
-    base_version: Annotated[int, Meta(ge=1)]
+    base_version: Version
 
 
 class MessageCreate(_Strict):
@@ -245,7 +284,7 @@ class MessageCreate(_Strict):
 class MessagePatch(_Strict):
     """``PATCH …/messages/{id}``: the author's new text, against the version they saw."""
 
-    base_version: Annotated[int, Meta(ge=1)]
+    base_version: Version
     body: Body
 
 
@@ -253,7 +292,7 @@ class MessageDelete(_Strict):
     """``DELETE …/messages/{id}`` (optional body): with ``base_version``, refused with a 409
     when the message changed since; without, deleted whatever its version."""
 
-    base_version: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+    base_version: Version | UnsetType = UNSET
 
 
 class ReadRequest(_Strict):
@@ -275,6 +314,14 @@ class RefreshResponse(_Open):
     access_token: str
     expires_at: int
     token_type: str = "bearer"
+
+
+class StreamTicket(_Open):
+    """``POST auth/stream-ticket``: a credential for ``GET events?ticket=`` only (browsers
+    cannot put an ``Authorization`` header on an ``EventSource``)."""
+
+    ticket: str
+    expires_at: int
 
 
 class ConversationResult(_Open):
@@ -369,6 +416,42 @@ def decode(data: bytes | str, type_: type[T]) -> T:
         raise ProtocolError(str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
         raise MalformedError(f"malformed JSON: {exc}") from None
+
+
+def decode_request(data: bytes, type_: type[T]) -> T:
+    """:func:`decode` for what the server reads, except that an integer may also be written
+    as a whole-number float (``97481.0``, ``1e3``): JSON Schema's ``integer`` admits it, so a
+    client generated from the OpenAPI description may send one. ``1.5`` stays an error."""
+    try:
+        return decode(data, type_)
+    except MalformedError:
+        raise
+    except ProtocolError as first:
+        try:
+            fixed, changed = _whole_floats_to_ints(msgspec.json.decode(data))
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            raise first from None
+        if not changed:
+            raise first from None
+        try:
+            return msgspec.convert(fixed, type_)
+        except msgspec.ValidationError as exc:
+            raise ProtocolError(str(exc)) from None
+
+
+def _whole_floats_to_ints(value: Any) -> tuple[Any, bool]:
+    """``value`` (untyped JSON) with every finite whole-number float made an int."""
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value), True
+        return value, False
+    if isinstance(value, list):
+        items = [_whole_floats_to_ints(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(value, dict):
+        pairs = {k: _whole_floats_to_ints(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
+    return value, False
 
 
 def clean_title(title: str) -> str:

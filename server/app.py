@@ -10,18 +10,20 @@ from collections.abc import AsyncIterator
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from core import protocol as p
 
-from . import openapi, routes, stream
-from .auth import LoginThrottle, Tokens
+from . import openapi, routes, stream, tickets
+from .auth import Tokens
 from .context import AppContext
 from .errors import EXCEPTION_HANDLERS
 from .feed import FeedHub
 from .metrics import LatencyMiddleware, Metrics
 from .settings import Settings
 from .storage import SQLiteStorage, Storage
+from .throttle import MemoryThrottle, SignInGuard, parse_proxies
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ MESSAGE = f"{P}/conversations/{{conversation_id}}/messages/{{message_id}}"
 ROUTES = [
     Route(f"{P}/auth/token", routes.token, methods=["POST"]),
     Route(f"{P}/auth/refresh", routes.refresh, methods=["POST"]),
+    Route(f"{P}/auth/stream-ticket", stream.stream_ticket, methods=["POST"]),
     Route(f"{P}/events", stream.events, methods=["GET"]),
     Route(f"{P}/changes", routes.changes, methods=["GET"]),
     Route(f"{P}/snapshot", routes.snapshot, methods=["GET"]),
@@ -53,6 +56,23 @@ ROUTES = [
 ]
 
 
+def _cors(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins only (none by default), with preflight. No cookies are
+    involved (bearer tokens and stream tickets), so credentials stay off."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Retry-After", "WWW-Authenticate"],
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> Starlette:
     """Build the app. Storage opens on startup and closes on shutdown (ASGI lifespan)."""
     settings = settings or Settings()
@@ -65,13 +85,20 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
         storage=store,
         metrics=metrics,
         tokens=Tokens(store, settings.access_ttl_s, settings.refresh_ttl_s),
-        throttle=LoginThrottle(settings.login_failures_per_minute),
+        sign_in=SignInGuard(
+            MemoryThrottle(settings.throttle_max_keys),
+            per_name=settings.login_failures_per_minute,
+            per_address=settings.login_attempts_per_address,
+            proxies=parse_proxies(settings.trusted_proxies),
+        ),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open()
         ctx.hub = FeedHub(store.epoch)
+        secret = await store.server_secret(tickets.SECRET_NAME)
+        ctx.tickets = tickets.StreamTickets(secret, settings.stream_ticket_ttl_s)
         ticker = asyncio.create_task(
             ctx.hub.run_ticker(min(0.25, settings.heartbeat_s / 4), settings.send_timeout_s)
         )
@@ -85,9 +112,10 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
 
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(LatencyMiddleware, metrics=metrics)],
+        middleware=[*_cors(settings), Middleware(LatencyMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    tickets.scrub_access_log()
     return app

@@ -1,4 +1,5 @@
-"""Passwords (scrypt), opaque bearer tokens (stored as SHA-256 hashes) and login throttling."""
+"""Passwords (scrypt) and opaque bearer tokens (stored as SHA-256 hashes); throttling is in
+:mod:`server.throttle`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import deque
 
 from starlette.requests import Request
 
@@ -104,33 +104,6 @@ class Tokens:
                 headers={"WWW-Authenticate": 'Bearer realm="concord", error="invalid_token"'},
             )
         return info
-
-
-class LoginThrottle:
-    """At most ``limit`` failed logins per username per minute."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._failures: dict[str, deque[float]] = {}
-
-    def check(self, username: str) -> None:
-        window = self._failures.get(username)
-        now = time.monotonic()
-        while window and now - window[0] > 60:
-            window.popleft()
-        if window is not None and len(window) >= self.limit:
-            retry = max(1, int(60 - (now - window[0])) + 1)
-            raise RequestRejected(
-                429,
-                "too_many_attempts",
-                "too many failed sign-ins; try again later",
-                headers={"Retry-After": str(retry)},
-            )
-
-    def failed(self, username: str) -> None:
-        if len(self._failures) > 10_000:
-            self._failures.clear()
-        self._failures.setdefault(username, deque()).append(time.monotonic())
 
 
 async def check_password(storage: Storage, username: str, password: str) -> int | None:

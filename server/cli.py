@@ -33,7 +33,9 @@ def _data_dir(value: str | None) -> Path:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .admin import ServeLock
     from .app import create_app
+    from .limits import from_arguments, raise_open_files_limit
     from .runner import ConcordServer
     from .settings import Settings
     from .storage import DatabaseTooNew
@@ -42,24 +44,52 @@ def _serve(args: argparse.Namespace) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        limits = from_arguments(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    raise_open_files_limit(limits.max_connections)
+    try:
+        origins = args.cors_origin or origins_from_env()
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: CONCORD_CORS_ORIGINS: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(
         data_dir=_data_dir(args.data_dir),
         access_ttl_s=args.access_ttl,
         heartbeat_s=args.heartbeat,
         retention=args.retention,
         durable=args.fsync,
+        trusted_proxies=tuple(args.trusted_proxy),
+        metrics_token=args.metrics_token or None,
+        cors_origins=tuple(origins),
     )
+    lock = ServeLock(settings.data_dir)  # held while serving: `restore` waits for a stop
+    if not lock.acquire():
+        print(f"error: a server is already serving {settings.data_dir}", file=sys.stderr)
+        return 1
     try:  # migrate, or refuse a newer server's database, before anything listens
         asyncio.run(_open_database(settings.database_path))
     except DatabaseTooNew as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SCHEMA_TOO_NEW
     server = ConcordServer(
-        create_app(settings), host=args.host, port=args.port, log_level=args.log_level
+        create_app(settings),
+        limits,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
     )
     log.info(
-        "Concord server %s on http://%s:%d (data in %s)",
+        "Concord server %s on %s://%s:%d (data in %s)",
         __version__,
+        "https" if args.tls_cert else "http",
         args.host,
         args.port,
         settings.data_dir,
@@ -125,7 +155,42 @@ def _add_user(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _network(value: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address or network: {value!r}") from None
+    return value
+
+
+def parse_origin(value: str) -> str:
+    """A web origin as browsers send it: ``scheme://host[:port]``, nothing after."""
+    from urllib.parse import urlsplit
+
+    value = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        ok = ok and not (parts.path or parts.query or parts.fragment or parts.username)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"not an origin (scheme://host[:port]): {value!r}")
+    return value
+
+
+def origins_from_env() -> list[str]:
+    raw = os.environ.get("CONCORD_CORS_ORIGINS", "")
+    return [parse_origin(v) for v in raw.replace(",", " ").split()]
+
+
 def parser() -> argparse.ArgumentParser:
+    from .admin_cli import add_commands as add_admin_commands
+    from .limits import add_arguments as add_limit_arguments
+
     ap = argparse.ArgumentParser(prog="concord-server", description="The Concord sync server.")
     ap.add_argument("--version", action="version", version=f"concord-server {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -143,14 +208,49 @@ def parser() -> argparse.ArgumentParser:
         help="commit without fsync (survives a server crash, not a power cut)",
     )
     serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_network,
+        metavar="ADDR[/BITS]",
+        help="a reverse proxy whose X-Forwarded-For names the client (repeatable)",
+    )
+    serve.add_argument(
+        "--metrics-token",
+        default=os.environ.get("CONCORD_METRICS_TOKEN"),
+        help="bearer token for /metrics (env CONCORD_METRICS_TOKEN; unset: loopback only)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        type=parse_origin,
+        metavar="ORIGIN",
+        help="a web page origin allowed to use the API, e.g. https://chat.example.com "
+        "(repeatable; env CONCORD_CORS_ORIGINS, space-separated; default: none)",
+    )
+    serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--tls-cert",
+        default=os.environ.get("CONCORD_TLS_CERT"),
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain (env CONCORD_TLS_CERT; with --tls-key)",
+    )
+    serve.add_argument(
+        "--tls-key",
+        default=os.environ.get("CONCORD_TLS_KEY"),
+        metavar="PEM",
+        help="the certificate's private key (env CONCORD_TLS_KEY)",
+    )
+    add_limit_arguments(serve)
     serve.set_defaults(func=_serve)
     add = sub.add_parser("add-user", help="create an account")
     add.add_argument("name")
     add.add_argument("--password", help="visible to other local users in ps: prefer stdin")
     add.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"))
     add.set_defaults(func=_add_user)
+    add_admin_commands(sub)
     return ap
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from .auth import LoginThrottle, Tokens
+from .auth import Tokens
 from .feed import FeedHub
 from .metrics import Metrics
 from .settings import Settings
 from .storage import Storage, WriteResult
+from .throttle import SignInGuard
+from .tickets import StreamTickets
 
 
 @dataclass
@@ -19,8 +21,10 @@ class AppContext:
     storage: Storage
     metrics: Metrics
     tokens: Tokens
-    throttle: LoginThrottle
+    sign_in: SignInGuard
     hub: FeedHub = field(default_factory=lambda: FeedHub(0))
+    # Replaced at startup by one keyed with the database's secret (see create_app).
+    tickets: StreamTickets = field(default_factory=StreamTickets.ephemeral)
 
     def committed(self, result: WriteResult) -> object:
         """Publish a committed write's change rows to open streams; return its answer."""

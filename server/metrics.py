@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import RequestRejected
 
 
 class Metrics:
@@ -29,6 +34,9 @@ class Metrics:
             "concord_slow_disconnects",
             "Streams closed because the consumer fell behind",
             registry=r,
+        )
+        self.password_checks = Counter(
+            "concord_password_checks", "Passwords checked at sign-in", registry=r
         )
         self.request_latency = Histogram(
             "concord_http_request_duration_seconds",
@@ -65,3 +73,31 @@ class LatencyMiddleware:
             await send(message)
 
         await self.app(scope, receive, timed_send)
+
+
+def scrape_allowed(request: Request, token: str | None) -> None:
+    """``/metrics`` is server-wide: only the scrape token opens it, never a user's token.
+
+    Without a configured token it answers loopback peers only, and not through a proxy
+    (a request carrying ``Forwarded``/``X-Forwarded-For`` came from elsewhere): 404 otherwise.
+    """
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            raise RequestRejected(
+                401,
+                "unauthorized",
+                "the metrics scrape token is required",
+                headers={"WWW-Authenticate": 'Bearer realm="concord-metrics"'},
+            )
+        return
+    peer = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        loopback = False
+    proxied = "forwarded" in request.headers or "x-forwarded-for" in request.headers
+    if not loopback or proxied:
+        raise RequestRejected(404, "not_found", "metrics: set a scrape token (--metrics-token)")

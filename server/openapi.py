@@ -16,6 +16,15 @@ from . import __version__
 ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
     ("post", "/auth/token", "Sign in", p.TokenRequest, p.TokenResponse, 200, True),
     ("post", "/auth/refresh", "New access token", p.RefreshRequest, p.RefreshResponse, 200, True),
+    (
+        "post",
+        "/auth/stream-ticket",
+        "A stream ticket: GET events?ticket= only (browsers' EventSource)",
+        None,
+        p.StreamTicket,
+        200,
+        False,
+    ),
     ("get", "/events", "SSE change feed (text/event-stream)", None, None, 200, False),
     ("get", "/changes", "Pull the change feed", None, p.ChangePage, 200, False),
     ("get", "/snapshot", "Full state for a full sync", None, p.Snapshot, 200, False),
@@ -102,15 +111,41 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     ("get", "/health", "Liveness", None, p.Health, 200, True),
-    ("get", "/metrics", "Prometheus metrics (text)", None, None, 200, False),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics (text): the scrape token; with none configured, loopback only",
+        None,
+        None,
+        200,
+        False,
+    ),
 ]
 
-QUERY = {
-    "/events": [("since", "string")],
-    "/changes": [("since", "string"), ("limit", "integer")],
-    "/snapshot": [("messages", "integer")],
-    "/conversations/{conversation_id}/messages": [("before", "integer"), ("limit", "integer")],
-    "/search": [("q", "string"), ("before", "integer"), ("limit", "integer")],
+
+def _int(lo: int, hi: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi}
+
+
+# A cursor: "<epoch>:<seq>", or a bare seq meaning the current epoch; empty is the same as absent.
+_SINCE = {"type": "string", "pattern": p.CURSOR_PATTERN}
+_BEFORE = _int(1, p.MAX_INT)
+_Q = {"type": "string", "maxLength": p.SEARCH_MAX_QUERY, "pattern": p.NOT_BLANK_PATTERN}
+
+# Query parameters by path: (name, schema, required). Every bound here is one the server checks.
+QUERY: dict[str, list[tuple[str, dict[str, Any], bool]]] = {
+    "/events": [("since", _SINCE, False)],
+    "/changes": [("since", _SINCE, False), ("limit", _int(1, p.MAX_PAGE), False)],
+    "/snapshot": [("messages", _int(0, p.MAX_SNAPSHOT_MESSAGES), False)],
+    "/conversations/{conversation_id}/messages": [
+        ("before", _BEFORE, False),
+        ("limit", _int(1, p.MAX_PAGE), False),
+    ],
+    "/search": [
+        ("q", _Q, True),
+        ("before", _BEFORE, False),
+        ("limit", _int(1, p.SEARCH_MAX_LIMIT), False),
+    ],
 }
 
 
@@ -121,6 +156,11 @@ def build() -> dict[str, Any]:
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
     )
 
+    # A PATCH of a conversation changes something: base_version and at least one field.
+    components["ConversationPatch"]["anyOf"] = [
+        {"required": [field]} for field in ("title", "pinned", "members")
+    ]
+
     def ref(t: type) -> dict[str, str]:
         return {"$ref": f"#/components/schemas/{t.__name__}"}
 
@@ -128,9 +168,15 @@ def build() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, req, resp, status, public in ENDPOINTS:
         op: dict[str, Any] = {"summary": summary, "responses": {"4XX": error}}
+        if path == "/changes":
+            op["responses"]["410"] = {
+                **error,
+                "description": "The cursor cannot be resumed (cursor_expired, epoch_changed, "
+                "cursor_ahead): do a full sync",
+            }
         params = [
-            {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-            for name, kind in QUERY.get(path, [])
+            {"name": name, "in": "query", "required": required, "schema": schema}
+            for name, schema, required in QUERY.get(path, [])
             if method == "get"
         ]
         if "{conversation_id}" in path:
@@ -176,6 +222,10 @@ def build() -> dict[str, Any]:
         op["responses"][str(status)] = {"description": "OK", "content": content}
         if not public:
             op["security"] = [{"bearer": []}]
+        if path == "/events":  # browsers: a stream ticket in the query instead
+            op["security"] = [{"bearer": []}, {"ticket": []}]
+        if path == "/metrics":  # not a user's token; none at all from loopback without one
+            op["security"] = [{"scrape": []}, {}]
         paths.setdefault(p.API_PREFIX + path, {})[method] = op
     return {
         "openapi": "3.1.0",
@@ -183,7 +233,20 @@ def build() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "ticket": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "ticket",
+                    "description": "from POST auth/stream-ticket; accepted on GET events only",
+                },
+                "scrape": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the server's --metrics-token (CONCORD_METRICS_TOKEN)",
+                },
+            },
         },
     }
 

@@ -14,6 +14,7 @@ from . import __version__
 from .auth import check_password, now_ms
 from .context import context
 from .errors import RequestRejected
+from .metrics import scrape_allowed
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ async def read_body(request: Request, type_: type[T]) -> T:
     if not data:
         raise RequestRejected(400, "invalid_json", "a JSON body is required")
     try:
-        return p.decode(data, type_)
+        return p.decode_request(data, type_)
     except p.MalformedError as exc:
         raise RequestRejected(400, "invalid_json", str(exc)) from None
     except p.ProtocolError as exc:
@@ -86,7 +87,7 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise RequestRejected(400, "invalid_parameter", f"{name} must be a non-negative integer")
     value = int(raw)
     if not lo <= value <= hi:
@@ -100,11 +101,12 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
 async def token(request: Request) -> Response:
     ctx = context(request)
     req = await read_body(request, p.TokenRequest)
-    ctx.throttle.check(req.username)
+    reservation, pair = await ctx.sign_in.reserve(request, req.username)  # before the check
+    ctx.metrics.password_checks.inc()
     user_id = await check_password(ctx.storage, req.username, req.password)
     if user_id is None:
-        ctx.throttle.failed(req.username)
         raise RequestRejected(401, "invalid_credentials", "wrong username or password")
+    await ctx.sign_in.succeeded(reservation, pair)
     access, expires_at = await ctx.tokens.issue(user_id, "access")
     refresh, _ = await ctx.tokens.issue(user_id, "refresh")
     return json_response(p.TokenResponse(access, refresh, expires_at, req.username))
@@ -130,7 +132,7 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     ctx = context(request)
-    await ctx.tokens.authenticate(request)
+    scrape_allowed(request, ctx.settings.metrics_token)
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -138,7 +140,7 @@ async def changes(request: Request) -> Response:
     ctx = context(request)
     user = await ctx.tokens.authenticate(request)
     limit = _int_param(request, "limit", 500, 1, p.MAX_PAGE) or 500
-    raw = request.query_params.get("since", "0")
+    raw = request.query_params.get("since") or "0"  # empty: no cursor, as when absent
     try:
         epoch, since = parse_cursor(raw, ctx.storage.epoch)
     except p.ProtocolError as exc:
@@ -171,7 +173,7 @@ class _StoredChangePage(msgspec.Struct):
 async def snapshot(request: Request) -> Response:
     ctx = context(request)
     user = await ctx.tokens.authenticate(request)
-    per_conv = _int_param(request, "messages", 0, 0, 200) or 0
+    per_conv = _int_param(request, "messages", 0, 0, p.MAX_SNAPSHOT_MESSAGES) or 0
     return json_response(await ctx.storage.snapshot(user.user_id, per_conv))
 
 
@@ -185,7 +187,7 @@ async def list_messages(request: Request) -> Response:
     ctx = context(request)
     user = await ctx.tokens.authenticate(request)
     cid = _conversation_id(request)
-    before = _int_param(request, "before", None, 1, 2**62)
+    before = _int_param(request, "before", None, 1, p.MAX_INT)
     limit = _int_param(request, "limit", 50, 1, p.MAX_PAGE) or 50
     return json_response(await ctx.storage.messages_page(user.user_id, cid, before, limit))
 
@@ -201,7 +203,7 @@ async def search(request: Request) -> Response:
         raise RequestRejected(
             400, "invalid_parameter", f"q is at most {p.SEARCH_MAX_QUERY} characters"
         )
-    before = _int_param(request, "before", None, 1, 2**62)
+    before = _int_param(request, "before", None, 1, p.MAX_INT)
     default = p.SEARCH_DEFAULT_LIMIT
     limit = _int_param(request, "limit", default, 1, p.SEARCH_MAX_LIMIT) or default
     terms = p.search_terms(q)
@@ -241,7 +243,7 @@ async def delete_conversation(request: Request) -> Response:
     user = await ctx.tokens.authenticate(request)
     cid = _conversation_id(request)
     key = _idempotency_key(request)
-    base = _int_param(request, "base_version", None, 1, 2**62)
+    base = _int_param(request, "base_version", None, 1, p.MAX_INT)
     if base is None:
         has_body = request.headers.get("content-length", "0") != "0" or (
             "transfer-encoding" in request.headers
@@ -294,7 +296,7 @@ async def delete_message(request: Request) -> Response:
     user = await ctx.tokens.authenticate(request)
     cid, mid = _conversation_id(request), _message_id(request)
     key = _idempotency_key(request)
-    base = _int_param(request, "base_version", None, 1, 2**62)
+    base = _int_param(request, "base_version", None, 1, p.MAX_INT)
     has_body = request.headers.get("content-length", "0") != "0" or (
         "transfer-encoding" in request.headers
     )
@@ -318,11 +320,12 @@ async def mark_read(request: Request) -> Response:
 
 
 def parse_cursor(text: str, current_epoch: int) -> tuple[int, int]:
-    """``"<epoch>:<seq>"``, or a bare ``seq`` meaning the current epoch."""
-    text = text.strip()
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return current_epoch, int(text)
-    return p.parse_event_id(text)
+    """``"<epoch>:<seq>"``, or a bare ``seq`` meaning the current epoch, exactly as
+    ``p.CURSOR_PATTERN`` (the OpenAPI description) says; an empty one is the caller's to skip."""
+    if not text or not p.CURSOR_RE.fullmatch(text):
+        raise p.ProtocolError(f"a cursor is '<epoch>:<seq>' or '<seq>', got {text[:40]!r}")
+    epoch, sep, seq = text.partition(":")
+    return (int(epoch), int(seq)) if sep else (current_epoch, int(text))
 
 
 def cursor_problem(epoch: int, seq: int, current_epoch: int, head: int, min_retained: int) -> str:

@@ -14,14 +14,26 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from .http_protocol import protocol_class
+from .limits import HttpLimits
+
 
 class ConcordServer(uvicorn.Server):
-    """A uvicorn server whose exit first tells open streams ``bye``."""
+    """A uvicorn server whose exit first tells open streams ``bye``, with ``limits`` enforced
+    by its HTTP protocol (:mod:`server.http_protocol`)."""
 
-    def __init__(self, app: Starlette, **config: Any) -> None:
+    def __init__(self, app: Starlette, limits: HttpLimits | None = None, **config: Any) -> None:
+        limits = limits or HttpLimits()
+        self.limits = limits
+        config.setdefault("http", protocol_class(limits))
+        config.setdefault("ws", "none")
+        config.setdefault("timeout_keep_alive", limits.keepalive_timeout_s)
         config.setdefault("timeout_graceful_shutdown", 5)
         config.setdefault("log_level", "warning")
         config.setdefault("lifespan", "on")
+        # The app reads X-Forwarded-For itself, from --trusted-proxy peers only: uvicorn's own
+        # rewrite (on for 127.0.0.1 by default) would let any local process pick its address.
+        config.setdefault("proxy_headers", False)
         super().__init__(uvicorn.Config(app, **config))
         self.app = app
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -61,7 +73,13 @@ class ConcordServer(uvicorn.Server):
 class ServerThread:
     """The app served on ``host`` (an ephemeral port by default) in a daemon thread."""
 
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: HttpLimits | None = None,
+    ) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -74,7 +92,7 @@ class ServerThread:
             self.sock.close()
             raise
         self.host, self.port = self.sock.getsockname()[:2]
-        self.server = ConcordServer(app, host=host, port=self.port)
+        self.server = ConcordServer(app, limits, host=host, port=self.port)
         self._thread = threading.Thread(target=self._run, name="concord-server", daemon=True)
         self.error: BaseException | None = None
         # Called from the server's thread when it ends, whatever the reason (a stop included).

@@ -28,7 +28,13 @@ class Settings:
     max_streams_per_user: int = 16
     send_timeout_s: float = 30.0
     durable: bool = True  # fsync every commit (SQLite synchronous=FULL)
-    login_failures_per_minute: int = 10
+    stream_ticket_ttl_s: float = 300.0  # ``?ticket=`` credentials for browsers' EventSource
+    cors_origins: tuple[str, ...] = ()  # origins allowed to call the API from a page (CORS)
+    login_failures_per_minute: int = 10  # password checks per name (successes are refunded)
+    login_attempts_per_address: int = 30  # password checks per client address per minute
+    throttle_max_keys: int = 100_000  # names and addresses tracked by the sign-in throttle
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For names the client
+    metrics_token: str | None = None  # bearer token for /metrics; None: loopback peers only
 
     @property
     def database_path(self) -> Path:

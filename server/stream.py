@@ -1,10 +1,12 @@
 """``GET /api/v1/events``: the per-user change feed as Server-Sent Events (docs/architecture.md §4).
 
-Order of a stream: ``hello``; then ``reset`` if the client's cursor cannot be resumed (the
-stream then continues live from ``hello.head``); the missed changes from storage; then live
-changes as they commit, with ``: hb <head>`` comments, ``reauth`` before the token expires and
-``bye`` on shutdown. Every change is sent once and in order: a gap between the cursor and a live
-change is filled from storage first.
+Order of a stream: ``hello`` (its ``id`` is the position the stream starts from); then ``reset``
+if the client's cursor cannot be resumed (``id`` the head: the stream continues live from
+``hello.head``); the missed changes from storage; then live changes as they commit, with
+``: hb <head>`` comments, ``reauth`` before the credential expires, ``expired`` when it has (then
+the stream ends) and ``bye`` on shutdown. Every change is sent once and in order: a gap between
+the cursor and a live change is filled from storage first. The credential is a bearer token or,
+for browsers, a stream ticket (``?ticket=``, :mod:`server.tickets`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from starlette.types import Receive, Scope, Send
 
 from core import protocol as p
 
+from .auth import now_ms
 from .context import AppContext, context
 from .errors import RequestRejected
 from .feed import Subscription, change_frame
 from .metrics import Metrics
 from .routes import cursor_problem, parse_cursor
+from .settings import Settings
 from .storage import TokenInfo
 
 CATCH_UP_PAGE = 500
@@ -36,14 +40,49 @@ CATCH_UP_PAGE = 500
 log = logging.getLogger(__name__)
 
 
-def _event(event: str, obj: object, retry: int | None = None) -> bytes:
+def _event(event: str, obj: object, retry: int | None = None, id: str | None = None) -> bytes:
     head = b"retry: %d\n" % retry if retry is not None else b""
+    if id is not None:
+        head += b"id: %s\n" % id.encode()
     return head + b"event: %s\ndata: %s\n\n" % (event.encode(), p.encode(obj))
+
+
+def _retry_ms(settings: Settings) -> int:
+    """``retry`` on ``hello``: spread ±25 % around the setting, so that the clients of a
+    restarted instance do not all come back in the same second."""
+    return random.randint(settings.retry_ms * 3 // 4, settings.retry_ms * 5 // 4)
+
+
+async def _credential(ctx: AppContext, request: Request) -> TokenInfo:
+    """The bearer token, or else a stream ticket in ``?ticket=`` (browsers' ``EventSource``)."""
+    ticket = request.query_params.get("ticket")
+    if ticket is None or "authorization" in request.headers:
+        return await ctx.tokens.authenticate(request)
+    user = ctx.tickets.verify(ticket, now_ms())
+    if user is None:
+        raise RequestRejected(
+            401,
+            "invalid_ticket",
+            "the stream ticket is invalid or expired; get a new one (POST auth/stream-ticket)",
+        )
+    return user
+
+
+async def stream_ticket(request: Request) -> Response:
+    """``POST auth/stream-ticket``: a ticket for this user's ``GET events?ticket=`` only."""
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    ticket, expires_at = ctx.tickets.issue(user, now_ms())
+    return Response(
+        p.encode(p.StreamTicket(ticket, expires_at)),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def events(request: Request) -> Response:
     ctx = context(request)
-    user = await ctx.tokens.authenticate(request)
+    user = await _credential(ctx, request)
     if ctx.hub.count(user.user_id) >= ctx.settings.max_streams_per_user:
         raise RequestRejected(
             429,
@@ -60,10 +99,10 @@ async def events(request: Request) -> Response:
     cursor: tuple[int, int] | str | None = None  # (epoch, seq), or a reason it is unusable
     if header is not None and header.strip():
         try:
-            cursor = parse_cursor(header, ctx.storage.epoch)
+            cursor = parse_cursor(header.strip(), ctx.storage.epoch)
         except p.ProtocolError:
             cursor = "invalid_cursor"  # a stale or corrupt id from a reconnecting client
-    elif query is not None:
+    elif query:  # an empty ?since= is no cursor (a fresh EventSource's lastEventId is "")
         try:
             cursor = parse_cursor(query, ctx.storage.epoch)
         except p.ProtocolError as exc:
@@ -75,7 +114,8 @@ async def events(request: Request) -> Response:
     return _FeedResponse(
         _stream(ctx, user, cursor, sub),
         ping=0,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # no-transform: no proxy or CDN may compress or buffer the stream.
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
         send_timeout=None,  # the hub's ticker enforces send_timeout_s (see _FeedResponse)
         background=BackgroundTask(ctx.hub.unsubscribe, sub),
         metrics=ctx.metrics,
@@ -90,6 +130,9 @@ class _FeedResponse(EventSourceResponse):
 
     def __init__(self, *args: Any, metrics: Metrics, sub: Subscription, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # sse-starlette adds ``Connection: keep-alive``: hop-by-hop, the server's business (and
+        # forbidden in HTTP/2), never the application's.
+        del self.headers["connection"]
         self.metrics = metrics
         self.sub = sub
 
@@ -134,6 +177,10 @@ async def _stream(
             reason = cursor_problem(*claim, storage.epoch, state.head, state.min_retained)
             if not reason:
                 cursor = claim[1]
+        # hello's id is where this stream starts: a browser cut off before or inside the backlog
+        # resumes from there. With a reset coming, none: the reset carries it (a cut between the
+        # two must bring the reset again).
+        start_id = None if reason else f"{storage.epoch}:{cursor}"
         hello = p.Hello(
             epoch=storage.epoch,
             head=state.head,
@@ -142,10 +189,11 @@ async def _stream(
             expires_at=user.expires_at,
             heartbeat_s=settings.heartbeat_s,
         )
-        yield _event("hello", hello, retry=settings.retry_ms)
+        yield _event("hello", hello, retry=_retry_ms(settings), id=start_id)
         if reason:
             metrics.stream_resets.labels(reason).inc()
-            yield _event("reset", p.Reset(reason, state.head))
+            head_id = f"{storage.epoch}:{state.head}"  # live from here, once fully synced
+            yield _event("reset", p.Reset(reason, state.head), id=head_id)
         elif claim is not None:
             metrics.stream_resumes.inc()
         async for chunk in _changes(ctx, user, sub, cursor):
@@ -176,6 +224,7 @@ async def _changes(
             return
         now = loop.time()
         if now >= expires_at:
+            yield _event("expired", p.Expired(user.expires_at))
             return
         if not reauth_sent and now >= reauth_at:
             reauth_sent = True

@@ -7,6 +7,7 @@ run_dialog(dialog)`` waits for one from a coroutine. Tests click their buttons.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
@@ -197,7 +198,19 @@ class LoginDialog(QDialog):
         )
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Sign in")
-        self.buttons.accepted.connect(self.accept)
+        # Plain http:// to anything but this machine: the password would cross the network
+        # readable. Said in words, and the first "Sign in" click only confirms having read it.
+        self.insecure = sends_in_clear(server_url)
+        self._insecure_confirmed = not self.insecure
+        self.insecure_label = QLabel(
+            "This server does not use HTTPS: your password and messages would travel "
+            "unencrypted, readable by anyone on the network."
+        )
+        self.insecure_label.setWordWrap(True)
+        self.insecure_label.setStyleSheet(f"color: {danger_color(self.palette()).name()};")
+        self.insecure_label.setVisible(self.insecure)
+        layout.insertWidget(1, self.insecure_label)
+        self.buttons.accepted.connect(self._on_sign_in)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.username.textChanged.connect(self._update)
@@ -216,6 +229,30 @@ class LoginDialog(QDialog):
 
     def credentials(self) -> tuple[str, str]:
         return self.username.text().strip(), self.password.text()
+
+    def _on_sign_in(self) -> None:
+        if self._insecure_confirmed:
+            self.accept()
+            return
+        self._insecure_confirmed = True
+        self.insecure_label.setText(
+            self.insecure_label.text() + " Click “Sign in without encryption” to send it anyway."
+        )
+        self.ok_button.setText("Sign in without encryption")
+
+
+def sends_in_clear(server_url: str) -> bool:
+    """True for an ``http://`` URL whose host is not this machine (loopback or ``localhost``)."""
+    match = re.match(r"(?i)^http://(\[[^\]]*\]|[^/:?#]*)", server_url.strip())
+    if match is None:
+        return False
+    host = match.group(1).strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve anywhere
 
 
 class SettingsDialog(QDialog):

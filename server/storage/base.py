@@ -50,7 +50,8 @@ class Deleted(DomainError):
 
 
 class UnknownUser(DomainError):
-    status, code = 422, "unknown_user"
+    # 409, not 422: the request is valid by the schema; it conflicts with the server's accounts.
+    status, code = 409, "unknown_user"
 
 
 class UserExists(DomainError):
@@ -116,6 +117,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def token_info(self, token_hash: str, kind: str, now: int) -> TokenInfo | None: ...
+
+    @abc.abstractmethod
+    async def server_secret(self, name: str) -> bytes:
+        """A random 32-byte secret named ``name``, made once and kept with the data (so every
+        instance of a deployment and every restart uses the same one)."""
 
     # --- the change feed
     @abc.abstractmethod

@@ -109,6 +109,15 @@ class SQLiteStorage(Storage):
         conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (str(epoch),))
         return epoch
 
+    async def server_secret(self, name: str) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            key = f"secret:{name}"
+            conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, secrets.token_hex(32)))
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            return bytes.fromhex(row[0])
+
+        return await self._write(op)
+
     async def close(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)

@@ -71,7 +71,6 @@ async def test_missing_or_invalid_bearer_is_401(srv: Harness, authorization: str
         ("GET", "/snapshot"),
         ("GET", "/changes"),
         ("GET", "/events"),
-        ("GET", "/metrics"),
         ("GET", "/conversations/00000000-0000-4000-8000-000000000000/messages"),
     ]:
         r = await srv.client.request(method, path, headers=headers)
@@ -124,7 +123,11 @@ async def test_expired_access_token_rest_and_stream(make_server: MakeServer) -> 
     assert reauth.json() == {"expires_at": alice.expires_at}
     [change] = await s.changes(1)
     assert change.json()["seq"] == 1
-    closed = await s.closed(timeout=5)
+    # At expiry the stream says why it ends (a browser would otherwise retry with a dead token).
+    expired = await s.expect("expired", timeout=5)
+    assert expired.json() == {"expires_at": alice.expires_at}
+    assert expired.id is None  # the browser's last event id stays on the last change
+    closed = await s.closed(timeout=2)
     # Closed at expiry: not before, and not much after.
     assert alice.expires_at / 1000 - 0.05 <= wall(closed.at) <= alice.expires_at / 1000 + 1.5
     await wait_until(lambda: now_ms() > alice.expires_at + 20, "the token's expiry", timeout=5)
@@ -149,5 +152,6 @@ async def test_reauth_is_sent_reauth_lead_before_expiry(make_server: MakeServer)
     reauth = await s.expect("reauth", timeout=3)
     due = (alice.expires_at / 1000) - 1
     assert due - 0.05 <= wall(reauth.at) <= due + 0.75
-    closed = await s.closed(timeout=3)
+    await s.expect("expired", timeout=3)
+    closed = await s.closed(timeout=2)
     assert wall(closed.at) >= alice.expires_at / 1000 - 0.05

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 
+from starlette.requests import Request
 from starlette.routing import Route
 
-from tests.support.server_harness import API, Harness, assert_error, event_id
+from server.errors import RequestRejected
+from server.metrics import scrape_allowed
+from tests.support.server_harness import API, Harness, MakeServer, assert_error, event_id
 from tests.support.waiting import equals, wait_until
 
 
 async def test_metrics_count_what_happened(srv: Harness) -> None:
-    assert_error(await srv.get(None, "/metrics"), 401, "unauthorized")
     before = await srv.metrics()
     assert before[("concord_open_streams", ())] == 0
     assert before[("concord_changes_appended_total", ())] == 0
@@ -57,7 +59,7 @@ async def test_metrics_count_what_happened(srv: Harness) -> None:
     assert count("POST", f"{API}/conversations/{{conversation_id}}/messages", "201") == 2
     assert count("GET", f"{API}/events", "200") == 6
     assert count("POST", f"{API}/auth/token", "200") == 3
-    assert count("GET", f"{API}/metrics", "401") == 1
+    assert count("GET", f"{API}/metrics", "200") == 1  # the first scrape, from loopback
     labels = [dict(labels) for (name, labels), _ in m.items() if "duration" in name]
     assert not any(re.search(r"[0-9a-f]{8}-", lab.get("route", "")) for lab in labels)
     buckets = [
@@ -104,3 +106,36 @@ async def test_openapi_lists_every_endpoint(srv: Harness) -> None:
             assert all(ref in schemas for ref in refs), (method, path, refs)
             public = path.endswith(("/auth/token", "/auth/refresh", "/health"))
             assert ("security" in op) is not public, (method, path)
+
+
+async def test_metrics_need_the_scrape_token_when_one_is_set(make_server: MakeServer) -> None:
+    h = await make_server(metrics_token="scrape-secret")
+    assert_error(await h.get(None, "/metrics"), 401, "unauthorized")
+    # A user's own access token is not enough: the figures are server-wide.
+    r = await h.get("alice", "/metrics")
+    assert_error(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    wrong = {"Authorization": "Bearer scrape-secreT"}
+    assert_error(await h.get(None, "/metrics", headers=wrong), 401, "unauthorized")
+    r = await h.get(None, "/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert r.status_code == 200 and "concord_open_streams" in r.text
+
+
+async def test_metrics_without_a_token_are_for_loopback_only(srv: Harness) -> None:
+    assert (await srv.get(None, "/metrics")).status_code == 200  # the test runs on loopback
+    # Through a reverse proxy the peer is loopback but the client is not.
+    for header in ("X-Forwarded-For", "Forwarded"):
+        r = await srv.get(None, "/metrics", headers={header: "for=203.0.113.9"})
+        assert_error(r, 404, "not_found")
+
+    def scrape_from(host: str) -> int:
+        scope = {"type": "http", "method": "GET", "headers": [], "client": (host, 40000)}
+        try:
+            scrape_allowed(Request(scope), None)
+        except RequestRejected as exc:
+            return exc.status
+        return 200
+
+    assert scrape_from("192.0.2.5") == 404
+    assert scrape_from("::1") == 200
+    assert scrape_from("127.0.0.9") == 200

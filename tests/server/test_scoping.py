@@ -108,11 +108,11 @@ async def test_unknown_member_is_rejected_and_creates_nothing(srv: Harness) -> N
     r = await srv.post(
         "alice", "/conversations", json={"id": cid, "title": "t", "members": ["nobody"]}
     )
-    assert_error(r, 422, "unknown_user")
+    assert_error(r, 409, "unknown_user")
     assert await srv.head("alice") == 0
     conv = (await srv.create("alice"))["conversation"]
     r = await srv.patch("alice", conv["id"], base_version=1, members=["bob", "nobody"])
-    assert_error(r, 422, "unknown_user")
+    assert_error(r, 409, "unknown_user")
     assert await srv.head("bob") == 0
 
 

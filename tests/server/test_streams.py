@@ -116,6 +116,7 @@ async def test_slow_consumer_is_reset_and_its_queue_stays_bounded(
     assert events[-1].type == "reset"
     reset = events[-1].json()
     assert reset["reason"] == "slow"
+    assert events[-1].id is None  # no id: a reconnect resumes from the last change received
     assert reset["head"] >= (changes[-1] if changes else 1)
 
     assert await h.metric("concord_slow_disconnects_total") == 1

@@ -5,7 +5,9 @@ again (a dead path: the client must time out and reconnect). ``html``/``http_err
 connections and the next request that starts on an open keep-alive connection. ``drop_answers``
 forwards requests as usual, but when the answer to a chosen one (by default any POST, PUT, PATCH
 or DELETE) starts coming back, throws it away and resets the connection: the server did the
-work, the client never learns it (the mode when the answer arrives is the one that counts)."""
+work, the client never learns it (the mode when the answer arrives is the one that counts).
+``cut_after(marker)`` cuts an event stream at an exact event: the answer bytes holding ``marker``
+are forwarded up to the end of that SSE event, then the connection is closed."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import concurrent.futures
 import contextlib
 import json
 import random
+import re
 import socket
 import struct
 import threading
@@ -31,6 +34,8 @@ _CHUNK = 65536
 _SO_LINGER, _RST = socket.SO_LINGER, struct.pack("ii", 1, 0)  # linger 0: close() sends RST
 _Fault = tuple[float, str, float, float]  # gap, kind, duration, delay
 _HTML = b"<!doctype html><html><body><h1>Sign in to continue</h1></body></html>"
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_CUT = b"-cut-"  # queued after the last bytes to forward: close the connection there
 
 
 def mutating(request_line: str) -> bool:
@@ -117,6 +122,7 @@ class _Conn:
         self.blackholed = self.failed = False  # sticky: never forward again
         self.parser = _RequestLines()
         self.awaiting: str | None = None  # the last request forwarded, until its answer starts
+        self.down_seen = b""  # answer bytes kept while a cut_after marker is looked for
 
     def close(self, rst: bool = False) -> None:
         for w in (self.cw, self.uw):
@@ -135,6 +141,7 @@ class FaultProxy:
         self.upstream, self.host, self.port = upstream, host, 0
         self._mode, self._stats, self._lock = _Mode(), Stats(), threading.Lock()
         self._conns: set[_Conn] = set()
+        self._cut_marker: bytes | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready, self._error = threading.Event(), None
@@ -179,6 +186,19 @@ class FaultProxy:
     def cut(self, rst: bool = True) -> int:
         """Close every open connection now (RST unless ``rst=False``); returns how many."""
         return self._call(lambda: self._cut_all(rst))
+
+    def cut_after(self, marker: bytes) -> None:
+        """Arm a one-shot cut: the first answer that contains ``marker`` is forwarded up to the
+        end of the SSE event holding it (the next blank line), then its connection is closed
+        (FIN, after every forwarded byte went out) and counts in ``stats.cut``."""
+        if not marker:
+            raise ValueError("an empty marker")
+        self._call(lambda: setattr(self, "_cut_marker", marker))
+
+    @property
+    def cut_armed(self) -> bool:
+        """A ``cut_after`` marker has not been met yet."""
+        return self._call(lambda: self._cut_marker is not None)
 
     def random_faults(
         self,
@@ -376,6 +396,23 @@ class FaultProxy:
         with self._lock:
             self._stats.dropped[request_line] += 1
 
+    def _cut_point(self, conn: _Conn, data: bytes) -> int | None:
+        """How much of ``data`` to forward before an armed ``cut_after`` cut (None: all)."""
+        marker = self._cut_marker
+        if marker is None:
+            return None
+        seen = conn.down_seen + data
+        at = seen.find(marker)
+        if at < 0:
+            conn.down_seen = seen[-len(marker) :]  # a marker split across reads
+            return None
+        end = _EVENT_END.search(seen, at + len(marker) - 1)
+        if end is None:
+            conn.down_seen = seen  # the event's end is still to come
+            return None
+        self._cut_marker, conn.down_seen = None, b""
+        return end.end() - (len(seen) - len(data))
+
     async def _pump(self, conn: _Conn, upstream: bool) -> None:
         """Forward one direction: read, queue each chunk with its due time, write in order."""
         reader, writer = (conn.cr, conn.uw) if upstream else (conn.ur, conn.cw)
@@ -388,6 +425,15 @@ class FaultProxy:
                 due, data = await queue.get()
                 if due > loop.time():
                     await asyncio.sleep(due - loop.time())
+                if data is _CUT:  # after the flush of what came before: close, FIN
+                    for _ in range(1000):
+                        if not writer.transport.get_write_buffer_size():
+                            break
+                        await asyncio.sleep(0.005)
+                    conn.blackholed = True
+                    conn.close()
+                    self._bump(cut=1)
+                    continue
                 if not data:  # a dead path does not deliver FIN
                     if not (conn.blackholed or conn.failed) and writer.can_write_eof():
                         writer.write_eof()
@@ -427,6 +473,11 @@ class FaultProxy:
                         self._drop_answer(conn, line)
                         continue
                 due = loop.time() + (mode.delay_s if mode.name == "delay" else 0.0)
+                keep = self._cut_point(conn, data) if data and not upstream else None
+                if keep is not None:
+                    await queue.put((due, data[:keep]))
+                    await queue.put((due, _CUT))
+                    continue
                 await queue.put((due, data))
                 if not data:
                     await sender

@@ -229,14 +229,16 @@ class Harness:
         since: str | None = None,
         token: str | None = None,
     ) -> SSEStream:
-        """Open a stream, check the response, read and check ``hello``."""
+        """Open a stream, check the response, read and check ``hello`` (also its ``id``: where
+        the stream starts, none when a reset follows) and its spread ``retry``."""
         r = await self.stream_response(user, last_event_id=last_event_id, since=since, token=token)
         if r.status_code != 200:
             await r.aread()
             await r.aclose()
             raise AssertionError(f"stream refused: {r.status_code} {r.text}")
         assert r.headers["content-type"].startswith("text/event-stream"), r.headers
-        assert r.headers["cache-control"] == "no-cache"
+        assert r.headers["cache-control"] == "no-cache, no-transform"
+        assert "connection" not in r.headers, r.headers  # hop-by-hop: not the app's
         s = SSEStream(r)
         self.streams.append(s)
         hello = await s.expect("hello")
@@ -250,7 +252,20 @@ class Harness:
             "heartbeat_s",
         }
         assert body["epoch"] == self.epoch
-        assert hello.retry == self.settings.retry_ms
+        retry_ms = self.settings.retry_ms
+        assert hello.retry is not None and retry_ms * 3 // 4 <= hello.retry <= retry_ms * 5 // 4
+        header = (
+            last_event_id.decode("utf-8", "replace")
+            if isinstance(last_event_id, bytes)
+            else last_event_id
+        )
+        cursor = header if header and header.strip() else since or None  # blank: no cursor
+        if cursor is None:
+            assert hello.id == f"{self.epoch}:{body['head']}", hello
+        elif body["resumed"]:
+            assert hello.id == f"{self.epoch}:{int(cursor.split(':')[-1])}", (hello, cursor)
+        else:
+            assert hello.id is None, hello  # a reset follows and carries the id
         s.hello = body
         return s
 

@@ -198,6 +198,23 @@ def test_cut_closes_an_open_stream(proxy: FaultProxy) -> None:
     assert no_leaks(proxy)
 
 
+def test_cut_after_ends_a_stream_right_after_the_marked_event(proxy: FaultProxy) -> None:
+    proxy.cut_after(b"id: 7\r\n")
+    assert proxy.cut_armed
+    with client() as c, c.stream("GET", proxy.url + "/events?n=40") as r:  # in one burst
+        body = b""
+        with pytest.raises(httpx.RemoteProtocolError):  # FIN: the chunked body ends early
+            for chunk in r.iter_raw():
+                body += chunk
+    ids = [line for line in body.split(b"\r\n") if line.startswith(b"id:")]
+    assert ids == [b"id: %d" % i for i in range(8)]
+    assert body.endswith(b"\r\n\r\n")  # the marked event whole, nothing after it
+    assert not proxy.cut_armed and proxy.stats.cut == 1
+    with client() as c:  # one-shot: the next stream passes whole
+        assert len(c.get(proxy.url + "/events?n=40").text.split("id: ")) == 41
+    assert no_leaks(proxy)
+
+
 def test_refuse(proxy: FaultProxy) -> None:
     proxy.set_mode("refuse")
     with client() as c:

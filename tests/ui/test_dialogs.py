@@ -18,6 +18,7 @@ from ui.dialogs import (
     confirm_delete,
     keyring_explanation,
     run_dialog,
+    sends_in_clear,
 )
 from ui.fuzzy_match import match_score
 
@@ -114,6 +115,50 @@ def test_login_dialog_without_keyring_trouble_says_nothing_about_it(qtbot) -> No
     qtbot.keyClicks(dialog.username, " bob ")
     qtbot.keyClicks(dialog.password, "pw")
     assert dialog.credentials() == ("bob", "pw")
+
+
+def test_login_dialog_asks_twice_before_a_password_goes_out_in_clear(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = LoginDialog("http://chat.example:8765", "alice")
+    qtbot.addWidget(dialog)
+    dialog.open()
+    qtbot.waitExposed(dialog)
+    assert dialog.insecure_label.isVisible()
+    assert "does not use HTTPS" in dialog.insecure_label.text()
+    qtbot.keyClicks(dialog.password, "s3cret")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted.value
+    assert dialog.ok_button.text() == "Sign in without encryption"
+    assert "send it anyway" in dialog.insecure_label.text()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == QDialog.DialogCode.Accepted.value
+    assert dialog.credentials() == ("alice", "s3cret")
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://chat.example", True),
+        ("HTTP://10.0.0.5:8765/", True),
+        ("http://[2001:db8::1]:80", True),
+        ("https://chat.example", False),
+        ("http://127.0.0.1:8765", False),
+        ("http://127.4.5.6", False),
+        ("http://[::1]:8765", False),
+        ("http://localhost:8765", False),
+    ],
+)
+def test_plain_http_warning_spares_this_machine_and_https(url: str, warned: bool) -> None:
+    assert sends_in_clear(url) is warned
+
+
+def test_login_dialog_over_loopback_signs_in_at_the_first_click(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = LoginDialog("http://127.0.0.1:8765", "alice")
+    qtbot.addWidget(dialog)
+    dialog.open()
+    assert not dialog.insecure_label.isVisible()
+    qtbot.keyClicks(dialog.password, "pw")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == QDialog.DialogCode.Accepted.value
 
 
 def test_settings_dialog_writes_the_store_live_and_follows_it(qtbot) -> None:  # type: ignore[no-untyped-def]
