@@ -16,11 +16,22 @@ Timestamps are integer milliseconds since the Unix epoch, always taken from the 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+from . import wire_text as _wire_text
+
+# The wire's text formats (event ids, search words) live in core.wire_text; re-exported here.
+ProtocolError = _wire_text.ProtocolError
+format_event_id = _wire_text.format_event_id
+parse_event_id = _wire_text.parse_event_id
+search_terms = _wire_text.search_terms
+SEARCH_MAX_QUERY = _wire_text.SEARCH_MAX_QUERY
+SEARCH_MAX_TERMS = _wire_text.SEARCH_MAX_TERMS
+SEARCH_DEFAULT_LIMIT = _wire_text.SEARCH_DEFAULT_LIMIT
+SEARCH_MAX_LIMIT = _wire_text.SEARCH_MAX_LIMIT
 
 API_PREFIX = "/api/v1"
 
@@ -85,10 +96,6 @@ ChangeKind = Literal[
     "message.deleted",
 ]
 CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
-
-
-class ProtocolError(ValueError):
-    """A body or field that does not match the schema; ``str()`` says where."""
 
 
 class MalformedError(ProtocolError):
@@ -470,21 +477,6 @@ def body_too_long(body: str) -> bool:
 
 # --- search (``GET search``, and the cache's own index: docs/architecture.md §4.3, §5.11) -------
 
-SEARCH_MAX_QUERY = 256  # characters of ``q``
-SEARCH_MAX_TERMS = 16
-SEARCH_DEFAULT_LIMIT = 20
-SEARCH_MAX_LIMIT = 100
-_WORD = re.compile(r"[^\W_]+")
-
-
-def search_terms(query: str) -> list[str]:
-    """The words of a search query, as both indexes tokenize text: runs of letters and digits
-    (NFC-normalised; punctuation, quotes and operators are separators, never syntax). Every
-    word must match a whole word of the text, the last one as a prefix ("deploy fri" finds
-    "Deploy on Friday"); case and diacritics are ignored. At most :data:`SEARCH_MAX_TERMS`."""
-    words = _WORD.findall(unicodedata.normalize("NFC", query[:SEARCH_MAX_QUERY]))
-    return words[:SEARCH_MAX_TERMS]
-
 
 class SearchPage(_Open):
     """``GET search``: the caller's messages matching ``q``, newest first. ``next_before`` is
@@ -492,27 +484,6 @@ class SearchPage(_Open):
 
     messages: list[Message]
     next_before: int | None = None
-
-
-# --- event ids -----------------------------------------------------------------------------------
-
-
-def format_event_id(epoch: int, seq: int) -> str:
-    return f"{epoch}:{seq}"
-
-
-def parse_event_id(text: str) -> tuple[int, int]:
-    """Parse ``"<epoch>:<seq>"`` into integers; raises :class:`ProtocolError` when malformed."""
-    epoch_s, sep, seq_s = text.strip().partition(":")
-    if (
-        not sep
-        or not (epoch_s.isascii() and epoch_s.isdigit())
-        or not (seq_s.isascii() and seq_s.isdigit())
-    ):
-        raise ProtocolError(f"event id must be '<epoch>:<seq>', got {text[:40]!r}")
-    if len(epoch_s) > 18 or len(seq_s) > 18:
-        raise ProtocolError("event id out of range")
-    return int(epoch_s), int(seq_s)
 
 
 def error_body(

@@ -1,4 +1,4 @@
-"""HTTP limits below the app (server/http_protocol.py), probed with raw sockets against a real server:
+"""HTTP limits below the app (server/http_protocol.py), probed with raw sockets on a real server:
 oversized heads, too many header lines, slowloris, idle connections, keep-alive and the cap on
 open connections — each with a short configured limit, and each with its within-limit twin."""
 
