@@ -3,8 +3,7 @@ messages" banner, the composer, deletes and renames elsewhere, and read state ac
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from functools import partial
 
 import pytest
 from PySide6.QtCore import Qt
@@ -19,29 +18,10 @@ from ui.conversation_pane import DELETED_HERE, ConversationPane
 from ui.message_list import MessageListView
 from ui.models import ConversationListModel
 
-Open = Callable[..., Awaitable[ConversationPane]]
-
 
 @pytest.fixture
-async def open_pane(qtbot) -> AsyncIterator[Open]:  # type: ignore[no-untyped-def]
-    bridges: list[ClientBridge] = []
-
-    async def make(client: Client, cid: str | None = None, **kw: Any) -> ConversationPane:
-        bridge = ClientBridge(client)
-        bridges.append(bridge)
-        pane = ConversationPane(client, bridge, **kw)
-        qtbot.addWidget(pane)
-        pane.resize(480, 320)
-        pane.show()
-        pane.activateWindow()
-        await wait_until(pane.isActiveWindow, what="pane window active")
-        if cid is not None:
-            pane.show_conversation(cid)
-        return pane
-
-    yield make
-    for bridge in bridges:
-        bridge.close()
+def open_pane(pane_opener):  # type: ignore[no-untyped-def]
+    return partial(pane_opener, active=True)
 
 
 async def shared(live_server, clients, title: str = "chat") -> tuple[Client, Client, str]:  # type: ignore[no-untyped-def]

@@ -4,39 +4,12 @@ unsent text goes to the clipboard and stays offered with the notice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import pytest
 from PySide6.QtWidgets import QApplication
 
-from core import Client
 from tests.support.qt import focus
 from tests.support.waiting import wait_until
-from ui.bridge import ClientBridge
 from ui.conversation_pane import ConversationPane
 from ui.gone import Gone, gone_text
-
-Open = Callable[..., Awaitable[ConversationPane]]
-
-
-@pytest.fixture
-async def open_pane(qtbot) -> AsyncIterator[Open]:  # type: ignore[no-untyped-def]
-    bridges: list[ClientBridge] = []
-
-    async def make(client: Client, cid: str | None = None) -> ConversationPane:
-        bridge = ClientBridge(client)
-        bridges.append(bridge)
-        pane = ConversationPane(client, bridge)
-        qtbot.addWidget(pane)
-        pane.resize(480, 320)
-        pane.show()
-        if cid is not None:
-            pane.show_conversation(cid)
-        return pane
-
-    yield make
-    for bridge in bridges:
-        bridge.close()
 
 
 def recorded(pane: ConversationPane) -> list[Gone]:

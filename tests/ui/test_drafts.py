@@ -6,41 +6,14 @@ its draft on the clipboard."""
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from core import Client
 from tests.support.qt import focus
 from tests.support.waiting import wait_until
-from ui.bridge import ClientBridge
-from ui.conversation_pane import ConversationPane
 from ui.drafts import deleted_notice
-
-Open = Callable[..., Awaitable[ConversationPane]]
-
-
-@pytest.fixture
-async def open_pane(qtbot) -> AsyncIterator[Open]:  # type: ignore[no-untyped-def]
-    """A pane (in a top-level window of its own, like a pop-out) on a client."""
-    bridges: list[ClientBridge] = []
-
-    async def make(client: Client, cid: str | None = None) -> ConversationPane:
-        bridge = ClientBridge(client)
-        bridges.append(bridge)
-        pane = ConversationPane(client, bridge)
-        qtbot.addWidget(pane)
-        pane.resize(480, 320)
-        pane.show()
-        if cid is not None:
-            pane.show_conversation(cid)
-        return pane
-
-    yield make
-    for bridge in bridges:
-        bridge.close()
 
 
 async def test_each_conversation_keeps_its_own_draft(

@@ -4,7 +4,7 @@ real clients: the context menu (mouse and keyboard), Up in an empty composer, En
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
@@ -13,32 +13,13 @@ from PySide6.QtWidgets import QApplication
 from core import Client
 from core.model import MessageView
 from tests.support.waiting import wait_until
-from ui.bridge import ClientBridge
 from ui.conversation_pane import ConversationPane
 from ui.models import MessageListModel
 
-Open = Callable[..., Awaitable[ConversationPane]]
-
 
 @pytest.fixture
-async def open_pane(qtbot) -> AsyncIterator[Open]:  # type: ignore[no-untyped-def]
-    bridges: list[ClientBridge] = []
-
-    async def make(client: Client, cid: str) -> ConversationPane:
-        bridge = ClientBridge(client)
-        bridges.append(bridge)
-        pane = ConversationPane(client, bridge)
-        qtbot.addWidget(pane)
-        pane.resize(520, 420)
-        pane.show()
-        pane.activateWindow()
-        await wait_until(pane.isActiveWindow, "the pane's window to be active")
-        pane.show_conversation(cid)
-        return pane
-
-    yield make
-    for bridge in bridges:
-        bridge.close()
+def open_pane(pane_opener):  # type: ignore[no-untyped-def]
+    return partial(pane_opener, size=(520, 420), active=True)
 
 
 async def chat(live_server, clients) -> tuple[Client, Client, str]:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ older pages on the way."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import pytest
 from PySide6.QtCore import Qt
@@ -13,33 +13,16 @@ from PySide6.QtGui import QPalette
 
 from core import Client
 from tests.support.waiting import wait_until
-from ui.bridge import ClientBridge
 from ui.conversation_pane import ConversationPane
 from ui.find_bar import FindBar
 from ui.jump import reveal
 from ui.search_model import highlighted_html
 from ui.search_popup import SearchPopup
 
-Open = Callable[..., Awaitable[ConversationPane]]
-
 
 @pytest.fixture
-async def open_pane(qtbot) -> AsyncIterator[Open]:  # type: ignore[no-untyped-def]
-    bridges: list[ClientBridge] = []
-
-    async def make(client: Client, cid: str) -> ConversationPane:
-        bridge = ClientBridge(client)
-        bridges.append(bridge)
-        pane = ConversationPane(client, bridge)
-        qtbot.addWidget(pane)
-        pane.resize(520, 360)
-        pane.show()
-        pane.show_conversation(cid)
-        return pane
-
-    yield make
-    for bridge in bridges:
-        bridge.close()
+def open_pane(pane_opener):  # type: ignore[no-untyped-def]
+    return partial(pane_opener, size=(520, 360))
 
 
 async def filled(client: Client, title: str, bodies: list[str]) -> str:
