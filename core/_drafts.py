@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import protocol as p
 from .sync_messages import DraftChanged
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Drafts:
 
     def set_draft(self, conversation_id: str, text: str) -> None:
         """Store a draft (empty text clears it) and tell every window of this device."""
+        text = p.well_formed(text)
         if text == self.store.draft(conversation_id):
             return
         self.store.set_draft(conversation_id, text)

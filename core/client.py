@@ -37,6 +37,7 @@ from .model import (
 from .read_model import ReadModel
 from .search import Search
 from .search_results import SearchResults, ServerResults
+from .sign_out import SignOut, SignOutResult
 from .store import LocalStore
 from .sync_messages import SyncChannel
 
@@ -66,6 +67,10 @@ class Client:
         )
         self._search = Search(store, self._model, self.leadership)
         self._commands = Commands(store, self.me, self._model, self._drafts, self.leadership)
+        self._sign_out = SignOut(
+            config, store, self.credentials, self.leadership, channel, self._model
+        )
+        self._closed = False
 
     # --- opening and closing ---------------------------------------------------------------------
 
@@ -80,8 +85,52 @@ class Client:
         return client
 
     async def close(self) -> None:
-        await self.leadership.close()
-        self.store.close()
+        """Stop syncing, close the cache, leave the bus (in that order: a process that has left
+        the bus never has the cache open, docs/architecture.md §2.6). Closing twice is fine."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.leadership.close(before_leaving=self.store.close)
+        self.store.close()  # already closed, unless leaving failed first
+
+    # --- signing out (remote servers, docs/architecture.md §2.6) --------------------------------
+
+    @property
+    def can_sign_out(self) -> bool:
+        """A remote server's session (the embedded server's is never signed out of)."""
+        return self._sign_out.possible
+
+    def unsent(self) -> list[OutboxEntry]:
+        """The actions the server does not have yet: what signing out would lose."""
+        return self._sign_out.unsent()
+
+    async def send_unsent(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109 (public API)
+        """Wait until the leader has sent every queued action; raises
+        ``core.sign_out.NotSent`` when it could not within ``timeout`` seconds (the server is
+        unreachable, some wait for a conflict's answer, a sign-in is needed)."""
+        await self._sign_out.send_unsent(timeout)
+
+    async def sign_out(
+        self,
+        *,
+        discard: bool = False,
+        everywhere: bool = False,
+        others_timeout: float = 10.0,
+        revoke_timeout: float = 5.0,
+    ) -> SignOutResult:
+        """Sign out and close this client: every other process of the profile lets go (its
+        windows close), the server session is revoked (best effort, ``revoke_timeout``), the
+        keyring entry is forgotten and the profile's cache removed. Raises
+        ``core.sign_out.UnsentActions`` while actions are unsent, unless ``discard`` is True:
+        send them first (:meth:`send_unsent`) or discard them, as the user chose.
+        ``everywhere``: every session of the account ends, on every device (``logout-all``)."""
+        return await self._sign_out.run(
+            self.close,
+            discard=discard,
+            everywhere=everywhere,
+            others_timeout=others_timeout,
+            revoke_timeout=revoke_timeout,
+        )
 
     # --- sync state ------------------------------------------------------------------------------
 

@@ -87,6 +87,7 @@ class Commands:
 
     def send_message(self, conversation_id: str, body: str) -> MessageView:
         self._require(conversation_id)
+        body = p.well_formed(body)
         _check_body(body)
         mid = str(uuid.uuid4())
         self._enqueue("send", conversation_id, {"id": mid, "body": body})
@@ -106,6 +107,7 @@ class Commands:
         """The user's new text for their message: shown at once (``edit_pending``); an edit of
         a message still being sent goes out after the send."""
         msg = self._own_message(conversation_id, message_id)
+        body = p.well_formed(body)
         _check_body(body)
         if body == msg.body:
             return msg

@@ -1,10 +1,12 @@
 """Where the refresh token lives: the OS keyring (service ``concord``, one entry per profile).
 
 Keyring calls can block (D-Bus, an unlock prompt), so they run in a thread with a timeout and
-never on the event loop. Without a usable backend — the headless default ``fail.Keyring``, or a
-plain-text file backend such as ``keyrings.alt``'s, which is refused on purpose — the session keeps
-its tokens in memory only and says so once; no token is ever written to a plain file, a log line
-or the bus.
+never on the event loop. Refresh tokens rotate on every refresh (docs/architecture.md §5.10):
+each successor is saved before it is used, and the keyring, which every process of the device
+reads, is asked for the token each time rather than a copy in memory. Without a usable backend —
+the headless default ``fail.Keyring``, or a plain-text file backend such as ``keyrings.alt``'s,
+which is refused on purpose — the session keeps its tokens in memory only and says so once; no
+token is ever written to a plain file, a log line or the bus.
 
 A profile whose server is the app's own embedded one has a *token source* instead: a callable
 that mints a fresh refresh token straight from that server's database (same user, same data
@@ -53,7 +55,9 @@ class Credentials:
         self.timeout_s = timeout_s
         self.access_token: str | None = None
         self.access_expires_at = 0
-        self._memory_refresh: str | None = None
+        self._memory_refresh: str | None = None  # the keyring's copy, or the only one
+        self._seeded = False  # a token given for this session: memory only
+        self._unsaved = False  # the keyring did not take the newest token: memory is newer
         self.keyring_error: str | None = None
         self._source: Callable[[], Awaitable[str]] | None = None
 
@@ -84,36 +88,50 @@ class Credentials:
         return self._source is not None
 
     async def refresh_token(self) -> str | None:
-        if self._memory_refresh is not None:
+        """The refresh token to present. A keyring profile reads the keyring every time: refresh
+        tokens rotate, and another process of the device may have led, rotated and saved a newer
+        one since this process last held it; memory is only the fallback when the keyring cannot
+        answer (or did not take the newest token). Seeded and minted tokens live in memory."""
+        if self._source is not None:
+            if self._memory_refresh is None:  # minted once, then again only after a refusal
+                try:
+                    self._memory_refresh = await self._source()
+                except Exception as exc:  # the database is busy or unreadable: like a network
+                    raise NetworkError(f"no token from the embedded server's data: {exc}") from exc
             return self._memory_refresh
-        if self._source is not None:  # minted once, then again only after a refusal (forget)
-            try:
-                self._memory_refresh = await self._source()
-            except Exception as exc:  # the database is busy or unreadable: retry like a network
-                raise NetworkError(f"no token from the embedded server's data: {exc}") from exc
+        if self._memory_refresh is not None and (self._seeded or self._unsaved):
             return self._memory_refresh
         try:
-            return await self._call("get_password", self.account)
+            token = await self._call("get_password", self.account)
         except KeyringUnavailable as exc:
             self._note(str(exc))
-            return None
+            return self._memory_refresh
+        if token:
+            self._memory_refresh = token
+        return token
 
     def seed_refresh_token(self, token: str) -> None:
-        """Use this token for the session without touching the keyring."""
+        """Use this token (and the tokens it rotates into) for the session without touching the
+        keyring."""
         self._memory_refresh = token
+        self._seeded = True
 
     async def save_refresh_token(self, token: str) -> None:
-        """Keep the token for this session; persist it only in a secure keyring."""
+        """Keep the token for this session (a rotated one replaces the one it was refreshed
+        with); persist it only in a secure keyring, and only for a keyring profile."""
         self._memory_refresh = token
-        if self._source is not None:
-            return  # minted on demand: nothing to remember
+        if self._source is not None or self._seeded:
+            return  # minted on demand, or given for this session: nothing to remember
         try:
             await self._call("set_password", self.account, token)
+            self._unsaved = False
         except KeyringUnavailable as exc:
+            self._unsaved = True
             self._note(str(exc))
 
     async def forget(self) -> None:
         self._memory_refresh = None
+        self._seeded = self._unsaved = False
         self.access_token = None
         if self._source is not None:
             return  # the keyring holds nothing of ours

@@ -50,6 +50,10 @@ class ClientEvents:
         self.draft_changed: Signal[[str, str]] = Signal("draft_changed")
         # (conversation id, text): a refused send's text was put back into the draft.
         self.draft_restored: Signal[[str, str]] = Signal("draft_restored")
+        # Another process of the profile is signing out (docs/architecture.md §2.6): this one
+        # has stopped syncing; close every window, then the client (before it leaves the bus
+        # it closes the cache, which is then removed).
+        self.signing_out: Signal[[]] = Signal("signing_out")
 
     def ask(self, conflict: Conflict) -> None:
         """Emit ``conflict``; with nobody listening yet (a held chain re-asked while the client

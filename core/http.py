@@ -146,6 +146,11 @@ class ServerApi:
         req = p.RefreshRequest(refresh_token)
         return await self._call("POST", "/auth/refresh", p.RefreshResponse, body=req, auth=False)
 
+    async def logout(self, everywhere: bool = False) -> p.LogoutResult:
+        """End this session (``auth/logout``) or every session of the user (``auth/logout-all``)."""
+        path = "/auth/logout-all" if everywhere else "/auth/logout"
+        return await self._call("POST", path, p.LogoutResult)
+
     # --- reads
     async def snapshot(self, messages: int = 0) -> p.Snapshot:
         return await self._call("GET", "/snapshot", p.Snapshot, params={"messages": messages})
@@ -247,6 +252,9 @@ class TokenAuth(httpx.Auth):
     more after one refresh. ``sign_in_required`` fires (and :class:`SignInRequired` is raised)
     only when the server refused a fresh token. The event stream only carries the header: the
     engine answers its ``401`` itself (docs/architecture.md §5.3).
+
+    Refresh tokens rotate: one refresh at a time (callers meanwhile share its outcome), each
+    successor saved before its access token is used (docs/architecture.md §5.10).
     """
 
     def __init__(self, api: ServerApi, credentials: Credentials, *, username: str) -> None:
@@ -258,6 +266,8 @@ class TokenAuth(httpx.Auth):
         self.sign_in_required: Signal[[]] = Signal("sign_in_required")
         self._need_sign_in = False  # the server refused us even with fresh tokens
         self._signed_in = asyncio.Event()
+        self._refreshing: asyncio.Task[None] | None = None  # the one refresh in flight
+        self._epoch = 0  # a sign-in or a revoke: a refresh begun before it is outdated
         api.auth = self  # signs every request of ``api`` from now on
 
     # --- httpx.Auth ------------------------------------------------------------------------------
@@ -268,13 +278,14 @@ class TokenAuth(httpx.Auth):
         """A token first; a ``401`` is answered with one refresh and the request sent again
         (a refused refresh signs out and raises :class:`SignInRequired`)."""
         await self.ensure_token()
+        sent = self.access_token
         request.headers.update(self.headers())
         response = yield request
         if response.status_code != 401:
             return
         await response.aread()  # read before refreshing, as a refused request always was
         try:
-            await self.refresh_access()
+            await self.refresh_access(stale=sent)
         except SignInRequired:
             self.signed_out()
             raise
@@ -304,9 +315,10 @@ class TokenAuth(httpx.Auth):
 
     async def sign_in(self, password: str) -> None:
         tokens = await self.api.sign_in(self.username, password)
+        self._epoch += 1
         self._need_sign_in = False
-        self._use_access(tokens.access_token, tokens.expires_at)
         await self.credentials.save_refresh_token(tokens.refresh_token)
+        self._use_access(tokens.access_token, tokens.expires_at)
 
     async def _sign_in_again(self, password: str) -> None:
         try:
@@ -322,9 +334,32 @@ class TokenAuth(httpx.Auth):
         self.credentials.access_expires_at = expires_at
         self._signed_in.set()
 
-    async def refresh_access(self) -> None:
+    async def refresh_access(self, stale: str | None = None) -> None:
         """A new access token from the refresh token; SignInRequired when that is refused
-        (a minted token that is refused is minted once more first)."""
+        (a minted token that is refused is minted once more first) or after a sign-out.
+
+        One refresh at a time: a caller that comes while one is in flight waits for it and
+        shares its outcome, so a rotated token is never presented twice. ``stale``: the access
+        token the caller was refused with; already replaced, nothing is refreshed. A refresh
+        whose answer was lost leaves the old token in place, and the next one presents it again
+        (the server's grace window answers that with the same successor)."""
+        if self._need_sign_in:
+            raise SignInRequired("signed out")
+        if stale is not None and self.access_token not in (None, stale):
+            return  # refreshed by another caller since the refused request was signed
+        if self._refreshing is None:
+            self._refreshing = asyncio.create_task(self._refresh(self._epoch), name="refresh")
+            self._refreshing.add_done_callback(self._refresh_done)
+        await asyncio.shield(self._refreshing)  # a cancelled caller does not lose the successor
+
+    def _refresh_done(self, task: asyncio.Task[None]) -> None:
+        if self._refreshing is task:
+            self._refreshing = None
+        if not task.cancelled():
+            task.exception()  # its callers were told; no "never retrieved" when none is left
+
+    async def _refresh(self, epoch: int) -> None:
+        refused = "refused"
         for _ in range(2 if self.credentials.mints else 1):
             refresh = await self.credentials.refresh_token()
             if not refresh and self.password:  # no keyring, a new leader: sign in again
@@ -337,15 +372,30 @@ class TokenAuth(httpx.Auth):
             except ApiError as exc:
                 if exc.status not in (400, 401, 403, 422):
                     raise
+                if self._outdated(epoch):
+                    return
                 await self.credentials.forget()
                 self.password = None  # signed out by the server: only the user signs in again
                 refused = exc.message
                 continue
+            if self._outdated(epoch):
+                return
+            if tokens.refresh_token:  # rotated: kept before the access token is used
+                await self.credentials.save_refresh_token(tokens.refresh_token)
             self._use_access(tokens.access_token, tokens.expires_at)
             return
         if self.credentials.mints:  # our own local server refuses what it minted: not ready yet
             raise NetworkError(f"the local server refused a fresh token: {refused}")
         raise SignInRequired(refused)
+
+    def _outdated(self, epoch: int) -> bool:
+        """A sign-in or a revoke came while this refresh was out: its answer is not used (the
+        new session's tokens stand, or the revoked session stays signed out)."""
+        if epoch == self._epoch:
+            return False
+        if self._need_sign_in:
+            raise SignInRequired("signed out")
+        return True
 
     async def ensure_token(self) -> None:
         """An access token, refreshed if there is none; SignInRequired when that fails."""
@@ -367,6 +417,23 @@ class TokenAuth(httpx.Auth):
             await self.refresh_access()
         except (SignInRequired, ApiError, NetworkError) as exc:
             log.info("reauth failed: %s", exc)
+
+    async def revoke(self, everywhere: bool = False) -> p.LogoutResult:
+        """Sign out at the server: this session (``auth/logout``), or every session of the user
+        (``everywhere``, ``auth/logout-all``). Afterwards nothing refreshes and every request
+        raises :class:`SignInRequired` until :meth:`sign_in`; the keyring entry stays until
+        ``credentials.forget()``. Raises like any request (nothing changes then);
+        :class:`SignInRequired` when there is no session left to end."""
+        if self._refreshing is not None:  # let a rotation in flight land first
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._refreshing)
+        result = await self.api.logout(everywhere)
+        self._epoch += 1
+        self._need_sign_in = True
+        self.access_token = self.credentials.access_token = None
+        self.password = None
+        self._signed_in.clear()
+        return result
 
     def signed_out(self) -> None:
         """The server refused a fresh token: wait for the user to sign in."""

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -44,6 +44,7 @@ from .sync_messages import (
     RowsApplied,
     SearchFound,
     SearchWanted,
+    SigningOut,
     StatusReport,
     SyncChannel,
     SyncMessage,
@@ -105,6 +106,12 @@ class SyncLeadership:
             channel, lambda: self._api if self.engine is not None else None, self._spawn
         )
         self._moving = asyncio.Lock()  # one move to a new server URL at a time
+        self._stopping = asyncio.Lock()  # one stop at a time (a halt and a close may overlap)
+        self.halted = False  # signing out: never syncs again
+        # Signing out from here (core.sign_out); ``superseded``: another process signs out at
+        # the same moment and has the lower member id, so this one lets go instead.
+        self.signing_out_here = False
+        self.superseded = asyncio.Event()
         channel.listen(self._on_message)
         self._off_leader = bus.leader_changed.connect(self._on_leader_changed)
         self._off_gap = bus.gap.connect(lambda _epoch, _seq: self.resync())
@@ -119,14 +126,25 @@ class SyncLeadership:
             self._channel.post(Hello())
         self._channel.post(Visibility(member=self.member_id, visible=self._visible))
 
-    async def close(self) -> None:
+    async def close(self, before_leaving: Callable[[], object] | None = None) -> None:
+        """Stop syncing and leave the bus; ``before_leaving`` runs between the two (the client
+        closes its cache there: a process gone from the bus never has it open, §2.6)."""
         await self._stop_leading()
         self._off_leader()
         self._off_gap()
         self._channel.close()
         for task in list(self._tasks):
             task.cancel()
+        if before_leaving is not None:
+            before_leaving()
         await self.bus.close()
+
+    async def halt(self) -> None:
+        """Stop syncing for good (signing out): the engine and the sender stop, and this
+        process does not start them again if it leads the bus later."""
+        self.halted = True
+        await self._stop_leading()
+        self._set_status(SyncStatus("offline", "Signing out", self.status.role))
 
     @property
     def leading(self) -> bool:
@@ -159,7 +177,7 @@ class SyncLeadership:
             self._spawn(self._stop_leading())
 
     async def _start_leading(self) -> None:
-        if self.engine is not None:
+        if self.engine is not None or self.halted:
             return
         if not self.config.sync:
             self._set_status(
@@ -189,25 +207,29 @@ class SyncLeadership:
             on_conflict=self._on_conflict,
             on_rejected=self._on_rejected,
         )
-        self.engine.set_visible(self.any_visible())
+        engine, sender = self.engine, self._sender
+        engine.set_visible(self.any_visible())
         if self.config.password:
             try:
-                await self.engine.sign_in(self.config.password)
+                await engine.sign_in(self.config.password)
             except Exception as exc:  # network down: the engine retries with the refresh token
                 log.info("sign-in at open failed: %s", exc)
-        self.engine.start()
-        self._sender.start()
+            if self.engine is not engine or self.halted:
+                return  # stopped meanwhile (a sign-out, leadership lost): start nothing
+        engine.start()
+        sender.start()
         if self.credentials.keyring_error:
             self.events.error.emit(ErrorInfo("keyring", self.credentials.keyring_error))
 
     async def _stop_leading(self) -> None:
-        if self._sender is not None:
-            await self._sender.stop()
-        if self.engine is not None:
-            await self.engine.stop()
-        if self._api is not None:
-            await self._api.aclose()
-        self.engine = self._sender = self._api = None
+        async with self._stopping:
+            if self._sender is not None:
+                await self._sender.stop()
+            if self.engine is not None:
+                await self.engine.stop()
+            if self._api is not None:
+                await self._api.aclose()
+            self.engine = self._sender = self._api = None
 
     def lead_again(self) -> None:
         """Start the leader's sync over (the server moved to ``config.server_url``): its stream,
@@ -228,6 +250,11 @@ class SyncLeadership:
         await self.engine.sign_in(password)
         if self.credentials.keyring_error:
             self.events.error.emit(ErrorInfo("keyring", self.credentials.keyring_error))
+
+    async def _let_go(self) -> None:
+        """Another process signs out: stop syncing, then tell the app (it closes)."""
+        await self.halt()
+        self.events.signing_out.emit()
 
     def network_changed(self) -> None:
         """Reconnect now (a no-op in a follower: its leader's process sees the same network)."""
@@ -396,3 +423,9 @@ class SyncLeadership:
                     waiter.set()
             case DraftChanged(cid=cid, restored=restored):
                 self.drafts.changed_elsewhere(cid, restored)
+            case SigningOut(by=by) if self.signing_out_here:
+                if by < self.member_id:  # both sign out: the lower member id goes on
+                    self.superseded.set()
+            case SigningOut(by=by):
+                log.info("process %s is signing out: this one lets go", by)
+                self._spawn(self._let_go())

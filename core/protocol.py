@@ -16,18 +16,25 @@ Timestamps are integer milliseconds since the Unix epoch, always taken from the 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from . import wire_codec as _wire_codec
 from . import wire_text as _wire_text
 
-# The wire's text formats (event ids, search words) live in core.wire_text; re-exported here.
+# JSON encoding and decoding live in core.wire_codec, the wire's text formats (event ids,
+# search words) in core.wire_text; both re-exported here.
+MalformedError = _wire_codec.MalformedError
+encode = _wire_codec.encode
+decode = _wire_codec.decode
+decode_request = _wire_codec.decode_request
 ProtocolError = _wire_text.ProtocolError
 format_event_id = _wire_text.format_event_id
 parse_event_id = _wire_text.parse_event_id
 search_terms = _wire_text.search_terms
+well_formed = _wire_text.well_formed
 SEARCH_MAX_QUERY = _wire_text.SEARCH_MAX_QUERY
 SEARCH_MAX_TERMS = _wire_text.SEARCH_MAX_TERMS
 SEARCH_DEFAULT_LIMIT = _wire_text.SEARCH_DEFAULT_LIMIT
@@ -96,10 +103,6 @@ ChangeKind = Literal[
     "message.deleted",
 ]
 CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
-
-
-class MalformedError(ProtocolError):
-    """The bytes are not JSON at all (as opposed to JSON of the wrong shape)."""
 
 
 class _Strict(Struct, forbid_unknown_fields=True, omit_defaults=False):
@@ -318,9 +321,22 @@ class TokenResponse(_Open):
 
 
 class RefreshResponse(_Open):
+    """A refresh rotates: ``refresh_token`` replaces the one sent, which is spent (reusing a
+    spent one after the grace window ends the whole session). ``""`` from an older server:
+    keep the old one."""
+
     access_token: str
     expires_at: int
     token_type: str = "bearer"
+    refresh_token: str = ""
+    refresh_expires_at: int = 0
+
+
+class LogoutResult(_Open):
+    """``POST auth/logout`` (this session) or ``auth/logout-all`` (every session of the user):
+    how many sessions ended."""
+
+    sessions: int
 
 
 class StreamTicket(_Open):
@@ -401,69 +417,9 @@ class ErrorBody(_Open):
     error: ErrorDetail
 
 
-# --- encoding ------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-_encoder = msgspec.json.Encoder()
-_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
-
-
-def encode(obj: Any) -> bytes:
-    return _encoder.encode(obj)
-
-
-def decode(data: bytes | str, type_: type[T]) -> T:
-    """Strictly decode JSON ``data`` as ``type_``; raises :class:`ProtocolError`."""
-    dec: msgspec.json.Decoder[T] | None = _decoders.get(type_)
-    if dec is None:
-        dec = _decoders[type_] = msgspec.json.Decoder(type_)
-    try:
-        return dec.decode(data)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(str(exc)) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
-        raise MalformedError(f"malformed JSON: {exc}") from None
-
-
-def decode_request(data: bytes, type_: type[T]) -> T:
-    """:func:`decode` for what the server reads, except that an integer may also be written
-    as a whole-number float (``97481.0``, ``1e3``): JSON Schema's ``integer`` admits it, so a
-    client generated from the OpenAPI description may send one. ``1.5`` stays an error."""
-    try:
-        return decode(data, type_)
-    except MalformedError:
-        raise
-    except ProtocolError as first:
-        try:
-            fixed, changed = _whole_floats_to_ints(msgspec.json.decode(data))
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-            raise first from None
-        if not changed:
-            raise first from None
-        try:
-            return msgspec.convert(fixed, type_)
-        except msgspec.ValidationError as exc:
-            raise ProtocolError(str(exc)) from None
-
-
-def _whole_floats_to_ints(value: Any) -> tuple[Any, bool]:
-    """``value`` (untyped JSON) with every finite whole-number float made an int."""
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value), True
-        return value, False
-    if isinstance(value, list):
-        items = [_whole_floats_to_ints(v) for v in value]
-        return [v for v, _ in items], any(c for _, c in items)
-    if isinstance(value, dict):
-        pairs = {k: _whole_floats_to_ints(v) for k, v in value.items()}
-        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
-    return value, False
-
-
 def clean_title(title: str) -> str:
-    """A conversation title as sent: stripped; ValueError if blank or too long."""
-    title = title.strip()
+    """A conversation title as sent: well formed, stripped; ValueError if blank or too long."""
+    title = well_formed(title).strip()
     if not title:
         raise ValueError("a title must not be blank")
     if len(title) > MAX_TITLE_CHARS:

@@ -30,6 +30,7 @@ __all__ = [
     "RowsApplied",
     "SearchFound",
     "SearchWanted",
+    "SigningOut",
     "StatusReport",
     "SyncChannel",
     "SyncMessage",
@@ -137,6 +138,13 @@ class DraftChanged(_Message, tag="draft"):
     restored: str | None = None
 
 
+class SigningOut(_Message, tag="sign_out"):
+    """The process ``by`` is signing out of the server (docs/architecture.md §2.6): every other
+    process stops syncing, closes its windows and its cache, and leaves the bus."""
+
+    by: str
+
+
 SyncMessage = (
     RowsApplied
     | OutboxChanged
@@ -150,6 +158,7 @@ SyncMessage = (
     | SearchWanted
     | SearchFound
     | DraftChanged
+    | SigningOut
 )
 
 

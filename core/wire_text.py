@@ -17,11 +17,23 @@ __all__ = [
     "format_event_id",
     "parse_event_id",
     "search_terms",
+    "well_formed",
 ]
 
 
 class ProtocolError(ValueError):
     """A body or field that does not match the schema; ``str()`` says where."""
+
+
+def well_formed(text: str) -> str:
+    """``text`` as UTF-8 can carry it: surrogate halves that make a pair are joined, a lone one
+    (a bad paste, a cut emoji from a UI toolkit) becomes U+FFFD. Text sent to the server passes
+    here first, so encoding it can never fail."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def format_event_id(epoch: int, seq: int) -> str:
@@ -56,5 +68,6 @@ def search_terms(query: str) -> list[str]:
     (NFC-normalised; punctuation, quotes and operators are separators, never syntax). Every
     word must match a whole word of the text, the last one as a prefix ("deploy fri" finds
     "Deploy on Friday"); case and diacritics are ignored. At most :data:`SEARCH_MAX_TERMS`."""
-    words = _WORD.findall(unicodedata.normalize("NFC", query[:SEARCH_MAX_QUERY]))
+    text = well_formed(query[:SEARCH_MAX_QUERY])
+    words = _WORD.findall(unicodedata.normalize("NFC", text))
     return words[:SEARCH_MAX_TERMS]

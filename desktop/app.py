@@ -81,7 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     QApplication.setQuitOnLastWindowClosed(False)  # the async main decides, after cleaning up
     from .loop import run_qt
 
-    return int(run_qt(lambda: amain(app, args)) or 0)
+    code = int(run_qt(lambda: amain(app, args)) or 0)
+    if getattr(args, "start_over", False):
+        start_over()
+    return code
+
+
+def start_over() -> None:
+    """After File → Sign out: run again as this process was started, so the app comes back as
+    after a first start — the sign-in dialog for the same server (docs/architecture.md §2.6).
+    The old process has left both buses and closed its cache by now."""
+    log.info("signed out: starting over")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
 
 
 def watch_network(client: Any) -> Any:
@@ -244,6 +258,7 @@ async def amain(app: Any, args: argparse.Namespace) -> int:
         await embedded.close()  # stop serving before leaving the bus: the next host reuses the port
     await instance.close()  # the next leader of the app bus serves the embedded server again
     await client.close()
+    args.start_over = manager.signed_out  # File → Sign out: main() starts over
     return 0
 
 

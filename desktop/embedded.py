@@ -83,8 +83,8 @@ async def _account_token(storage: Storage, tokens: Tokens, username: str) -> str
             pass
         creds = await storage.user_credentials(username)
     assert creds is not None
-    token, _ = await tokens.issue(creds[0], "refresh")
-    return token
+    issued = await tokens.sign_in(creds[0], username)
+    return issued.refresh
 
 
 def mint_refresh_token(data_dir: Path, username: str) -> str:

@@ -22,6 +22,7 @@ from ui.tasks import error_text, spawn
 
 from . import layout, startup
 from .keyring_notice import KeyringNotice
+from .sign_out import follow_sign_outs, sign_out
 from .windows import AppWindow, ConversationWindow, MainWindow
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ class WindowManager(QObject):
         self._signing_in = False
         self.login_dialog: LoginDialog | None = None  # the open sign-in dialog, if any
         self._asking: dict[str, list[Any]] = {}  # open conflict dialogs: what each answers
+        # Signing out (desktop/sign_out.py): the windows close but the process stays until done;
+        # ``signed_out`` tells desktop/app.py to start over with the sign-in dialog.
+        self.signing_out = self.signed_out = False
+        self.sign_out_dialog: Any = None  # the open File → Sign out… dialog (or its report)
+        follow_sign_outs(self)
 
     # --- windows ---------------------------------------------------------------------------------
 
@@ -82,7 +88,7 @@ class WindowManager(QObject):
             self.windows.remove(window)
         self.visibility_changed()
         self.windowsChanged.emit()
-        if not self.windows:
+        if not self.windows and not self.signing_out:
             self.on_quit()
 
     def open_main_window(
@@ -214,6 +220,10 @@ class WindowManager(QObject):
 
     def quit(self) -> None:
         self.on_quit()
+
+    def sign_out(self, window: AppWindow | None) -> None:
+        """File → Sign out… (remote servers only): desktop/sign_out.py."""
+        spawn(sign_out(self, window), self._error_in(window))
 
     def close_all(self) -> None:
         """Quitting: remember every open window, then close them (without forgetting them)."""

@@ -82,6 +82,10 @@ class AppWindow(QMainWindow):
             file, "&Settings…", QKeySequence.StandardKey.Preferences, lambda: m.open_settings(self)
         )
         file.addSeparator()
+        self.sign_out_action: QAction | None = None  # a remote server's only (§2.6)
+        if m.client.can_sign_out:
+            self.sign_out_action = self._action(file, "Sign &out…", None, lambda: m.sign_out(self))
+            file.addSeparator()
         self._action(file, "&Close window", QKeySequence.StandardKey.Close, self.close)
         self._action(file, "&Quit", QKeySequence.StandardKey.Quit, m.quit)
         self.window_menu = self.menuBar().addMenu("&Window")

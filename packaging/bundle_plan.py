@@ -47,6 +47,14 @@ _NEVER = [
     "pygments",
     "markdown_it",
     "mdurl",
+    # concord[scale] (PostgreSQL and Redis for several server instances): never in the bundles,
+    # whose server runs on SQLite; `--database postgresql://` there says to install the extra
+    "psycopg",
+    "psycopg_binary",
+    "psycopg_c",
+    "psycopg_pool",
+    "redis",
+    "server.storage.postgres",
 ]
 EXCLUDES_APP = _NEVER
 # The server has no GUI: none of Qt, and none of the client's layers.

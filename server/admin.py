@@ -1,9 +1,10 @@
-"""Operators' commands on a server's data directory: accounts (list, deactivate, reset a
-password, revoke sessions), an online backup and a restore.
+"""Operators' commands: accounts (list, deactivate, reset a password, revoke sessions) on the
+SQLite file or a PostgreSQL database (the rules: :mod:`.storage.accounts`), and an online backup
+and a restore of the SQLite file (PostgreSQL: ``pg_dump``/``pg_restore``, then ``new-epoch``).
 
-They work on the database file with plain ``sqlite3`` (WAL, a busy timeout), so they run while
-the server serves — except ``restore``, which needs the server stopped: ``serve`` holds
-:class:`ServeLock` on the data directory for as long as it runs.
+On SQLite they use plain ``sqlite3`` (WAL, a busy timeout), so they run while the server serves —
+except ``restore``, which needs the server stopped: ``serve`` holds :class:`ServeLock` on the
+data directory for as long as it runs.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-DISABLED_HASH = "!disabled"  # no scrypt hash: every password check fails
+from .storage import accounts
+from .storage.accounts import DISABLED_HASH as DISABLED_HASH
+from .storage.accounts import DatabaseUnavailable, postgres_transaction
+from .storage.accounts import UserRow as UserRow
+from .storage.factory import MissingExtra, is_postgres
 
 
 class AdminError(Exception):
@@ -68,17 +73,18 @@ class ServeLock:
             self._fd = None
 
 
-@dataclass(frozen=True)
-class UserRow:
-    name: str
-    created_at_ms: int
-    sessions: int  # refresh tokens not yet expired: signed-in devices
-    active: bool
-
-
 @contextmanager
-def _connect(db: Path, write: bool = False) -> Iterator[sqlite3.Connection]:
-    """A connection to an existing database; with ``write``, inside one write transaction."""
+def _connect(database: str | Path, write: bool = False) -> Iterator[Any]:
+    """A connection to an existing database (an SQLite file, or a ``postgresql://`` URL); with
+    ``write``, inside one write transaction (PostgreSQL: always one transaction)."""
+    if is_postgres(database):
+        try:
+            with postgres_transaction(str(database)) as pg:
+                yield pg
+        except (MissingExtra, DatabaseUnavailable) as exc:
+            raise AdminError(str(exc)) from None
+        return
+    db = Path(database)
     if not db.exists():
         raise AdminError(f"no database at {db}")
     with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as conn:
@@ -95,56 +101,40 @@ def _connect(db: Path, write: bool = False) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
-def _user_id(conn: sqlite3.Connection, name: str) -> int:
-    row = conn.execute("SELECT id FROM users WHERE username=?", (name,)).fetchone()
-    if row is None:
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _user_id(conn: Any, name: str) -> int:
+    uid = accounts.user_id(conn, name)
+    if uid is None:
         raise AdminError(f"no user {name!r}")
-    return int(row[0])
+    return uid
 
 
-def list_users(db: Path) -> list[UserRow]:
-    now = int(time.time() * 1000)
-    with _connect(db) as conn:
-        rows = conn.execute(
-            "SELECT username, created_at, password_hash,"
-            " (SELECT count(*) FROM tokens t WHERE t.user_id=u.id AND t.kind='refresh'"
-            "  AND t.expires_at > ?)"
-            " FROM users u ORDER BY username",
-            (now,),
-        ).fetchall()
-    return [UserRow(r[0], int(r[1]), int(r[3]), r[2] != DISABLED_HASH) for r in rows]
+def list_users(database: str | Path) -> list[UserRow]:
+    with _connect(database) as conn:
+        return accounts.list_users(conn, _now())
 
 
-def _revoke(conn: sqlite3.Connection, uid: int) -> int:
-    now = int(time.time() * 1000)
-    (sessions,) = conn.execute(
-        "SELECT count(*) FROM tokens WHERE user_id=? AND kind='refresh' AND expires_at > ?",
-        (uid, now),
-    ).fetchone()
-    conn.execute("DELETE FROM tokens WHERE user_id=?", (uid,))
-    return int(sessions)
+def revoke_sessions(database: str | Path, name: str) -> int:
+    """Revoke every session of ``name``; returns how many (signed-in devices) ended.
+    Refreshing fails at once; a running server stops trusting an access token it has already
+    checked within ``token_recheck_s`` (10 s), and its open streams end by then too."""
+    with _connect(database, write=True) as conn:
+        return accounts.revoke_all(conn, _user_id(conn, name), _now())
 
 
-def revoke_sessions(db: Path, name: str) -> int:
-    """Delete every token of ``name``; returns how many sessions (signed-in devices) ended.
-    Refreshing fails at once; an access token a running server has already checked stays
-    valid until it expires (``--access-ttl``, 15 minutes by default)."""
-    with _connect(db, write=True) as conn:
-        return _revoke(conn, _user_id(conn, name))
-
-
-def set_password_hash(db: Path, name: str, password_hash: str) -> int:
+def set_password_hash(database: str | Path, name: str, password_hash: str) -> int:
     """Replace ``name``'s password hash and revoke every session (returns how many)."""
-    with _connect(db, write=True) as conn:
-        uid = _user_id(conn, name)
-        conn.execute("UPDATE users SET password_hash=? WHERE id=?", (password_hash, uid))
-        return _revoke(conn, uid)
+    with _connect(database, write=True) as conn:
+        return accounts.set_password_hash(conn, _user_id(conn, name), password_hash, _now())
 
 
-def deactivate(db: Path, name: str) -> int:
+def deactivate(database: str | Path, name: str) -> int:
     """``user remove``: no sign-in, no session; the history stays, and so does the name (nobody
     can take it over and speak as this person in old conversations)."""
-    return set_password_hash(db, name, DISABLED_HASH)
+    return set_password_hash(database, name, DISABLED_HASH)
 
 
 def backup(db: Path, dest: Path) -> None:

@@ -1,8 +1,11 @@
 """``concord-server user list|remove|reset-password|revoke-sessions``, ``backup`` and ``restore``:
 the argument parsers and handlers of the operators' commands (:mod:`server.admin` does the work).
 
+The ``user`` commands take ``--database postgresql://…`` (or ``CONCORD_DATABASE_URL``) as
+``serve`` does; ``backup`` and ``restore`` copy the SQLite file and refuse a PostgreSQL URL.
+
 Exit status as for the rest of the CLI: 0 done, 1 failed (no such user, a running server for
-``restore``, ...), 2 bad arguments.
+``restore``, ...), 2 bad arguments (``backup``/``restore`` of a PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -21,6 +24,31 @@ def _db(args: argparse.Namespace) -> Path:
 
     data = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
     return data / "concord.db"
+
+
+def _database(args: argparse.Namespace) -> str | Path:
+    """``--database`` (a ``postgresql://`` URL), else the SQLite file in the data directory."""
+    url: str | None = args.database
+    return url if url else _db(args)
+
+
+def _sqlite_only(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``backup`` and ``restore`` copy the SQLite file; a PostgreSQL database has its own tools."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from .storage.factory import is_postgres
+
+        if args.database and is_postgres(args.database):
+            print(
+                f"error: {args.command} works on the SQLite file only; for PostgreSQL use "
+                "pg_dump (backup) or pg_restore (restore), then, with every instance stopped, "
+                "concord-server new-epoch --database URL",
+                file=sys.stderr,
+            )
+            return 2
+        return fn(args)
+
+    return handler
 
 
 def read_password(given: str | None) -> str:
@@ -54,7 +82,7 @@ def _run(fn: Callable[[argparse.Namespace], str]) -> Callable[[argparse.Namespac
 def _list(args: argparse.Namespace) -> str:
     from .admin import list_users
 
-    rows = list_users(_db(args))
+    rows = list_users(_database(args))
     lines = [f"{'USER':<24} {'CREATED (UTC)':<17} {'SESSIONS':>8}  STATE"]
     for r in rows:
         created = datetime.fromtimestamp(r.created_at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
@@ -66,7 +94,7 @@ def _list(args: argparse.Namespace) -> str:
 def _remove(args: argparse.Namespace) -> str:
     from .admin import deactivate
 
-    n = deactivate(_db(args), args.name)
+    n = deactivate(_database(args), args.name)
     return f"removed {args.name}: sign-in disabled, {n} sessions revoked (history kept)"
 
 
@@ -77,14 +105,14 @@ def _reset_password(args: argparse.Namespace) -> str:
     password = read_password(args.password)
     if not password:
         raise AdminError("the password must not be empty")
-    n = set_password_hash(_db(args), args.name, hash_password(password))
+    n = set_password_hash(_database(args), args.name, hash_password(password))
     return f"new password for {args.name}; {n} sessions revoked"
 
 
 def _revoke(args: argparse.Namespace) -> str:
     from .admin import revoke_sessions
 
-    n = revoke_sessions(_db(args), args.name)
+    n = revoke_sessions(_database(args), args.name)
     return f"revoked {n} sessions of {args.name}"
 
 
@@ -109,6 +137,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     def data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"))
+        p.add_argument(
+            "--database",
+            default=os.environ.get("CONCORD_DATABASE_URL"),
+            metavar="URL",
+            help="postgresql://… of a shared deployment (env CONCORD_DATABASE_URL; default: "
+            "SQLite in the data dir)",
+        )
         return p
 
     user = sub.add_parser("user", help="list and manage accounts")
@@ -130,9 +165,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     b = data_dir(sub.add_parser("backup", help="consistent copy of the database, while serving"))
     b.add_argument("dest", help="a new file")
-    b.set_defaults(func=_run(_backup))
+    b.set_defaults(func=_sqlite_only(_run(_backup)))
     r = data_dir(
         sub.add_parser("restore", help="replace the database by a backup (server stopped)")
     )
     r.add_argument("source")
-    r.set_defaults(func=_run(_restore))
+    r.set_defaults(func=_sqlite_only(_run(_restore)))

@@ -1,4 +1,4 @@
-"""``concord-server``: serve, add users, print the version.
+"""``concord-server``: serve, add users, migrate the database, print the version.
 
 Exit status: 0 done, 1 failed (for instance the user exists), 2 bad arguments, 3 the database
 was written by a newer Concord server (it is left untouched).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib.util
 import logging
 import os
 import sys
@@ -33,12 +34,14 @@ def _data_dir(value: str | None) -> Path:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from . import gc_policy
     from .admin import ServeLock
     from .app import create_app
     from .limits import from_arguments, raise_open_files_limit
     from .runner import ConcordServer
     from .settings import Settings
     from .storage import DatabaseTooNew
+    from .storage.factory import MissingExtra
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -67,16 +70,27 @@ def _serve(args: argparse.Namespace) -> int:
         trusted_proxies=tuple(args.trusted_proxy),
         metrics_token=args.metrics_token or None,
         cors_origins=tuple(origins),
+        database_url=args.database or "",
+        redis_url=args.redis or None,
+        redis_prefix=args.redis_prefix,
     )
+    if settings.redis_url and importlib.util.find_spec("redis") is None:
+        print(
+            "error: --redis needs the redis package: pip install 'concord[scale]'", file=sys.stderr
+        )
+        return 1
     lock = ServeLock(settings.data_dir)  # held while serving: `restore` waits for a stop
     if not lock.acquire():
         print(f"error: a server is already serving {settings.data_dir}", file=sys.stderr)
         return 1
     try:  # migrate, or refuse a newer server's database, before anything listens
-        asyncio.run(_open_database(settings.database_path))
+        asyncio.run(_open_database(settings.database))
     except DatabaseTooNew as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SCHEMA_TOO_NEW
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     server = ConcordServer(
         create_app(settings),
         limits,
@@ -94,18 +108,85 @@ def _serve(args: argparse.Namespace) -> int:
         args.port,
         settings.data_dir,
     )
+    gc_policy.tune_for_streams()  # full collections would pause every stream (gc_policy)
     server.run()
     return 0
 
 
-async def _open_database(path: Path) -> None:
-    from .storage import SQLiteStorage
+async def _open_database(database: str | Path) -> None:
+    """Create or migrate the schema (raises DatabaseTooNew, MissingExtra)."""
+    from .storage.factory import storage_for
 
-    storage = SQLiteStorage(path)
+    storage = storage_for(database)
     try:
         await storage.open()
     finally:
         await storage.close()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from .storage import DatabaseTooNew
+    from .storage.factory import MissingExtra, describe
+
+    database = args.database or _data_dir(args.data_dir) / "concord.db"
+    try:
+        asyncio.run(_open_database(database))
+    except DatabaseTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA_TOO_NEW
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"database {describe(database)} is up to date")
+    return 0
+
+
+def _new_epoch(args: argparse.Namespace) -> int:
+    """After restoring a PostgreSQL dump (``pg_restore``), with every instance stopped: a new
+    ``meta.epoch``, so every client's cursor gets ``epoch_changed`` and it does a full sync."""
+    from .storage import DatabaseTooNew
+    from .storage.factory import MissingExtra, describe, is_postgres, storage_for
+
+    if not args.database or not is_postgres(args.database):
+        print(
+            "error: new-epoch wants --database postgresql://… (SQLite: use restore)",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> int:
+        from .storage.postgres import PostgresStorage
+
+        storage = storage_for(args.database)
+        assert isinstance(storage, PostgresStorage)
+        try:
+            await storage.open()
+            epoch = await storage.new_epoch()
+        finally:
+            await storage.close()
+        print(
+            f"database {describe(args.database)} is now epoch {epoch}: clients will do a full sync"
+        )
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except DatabaseTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA_TOO_NEW
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _database_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--database",
+        default=os.environ.get("CONCORD_DATABASE_URL"),
+        metavar="URL",
+        help="postgresql://user:password@host/db to share one database between instances "
+        "(needs concord[scale]; env CONCORD_DATABASE_URL; default: SQLite in the data dir)",
+    )
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -126,7 +207,8 @@ def _add_user(args: argparse.Namespace) -> int:
     from core import protocol as p
 
     from .auth import hash_password, now_ms
-    from .storage import DatabaseTooNew, SQLiteStorage, UserExists
+    from .storage import DatabaseTooNew, UserExists
+    from .storage.factory import MissingExtra, storage_for
 
     if not re.fullmatch(p.USERNAME_PATTERN.strip("^$"), args.name):
         print("error: a username is 1-64 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)
@@ -137,7 +219,11 @@ def _add_user(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> int:
-        storage = SQLiteStorage(_data_dir(args.data_dir) / "concord.db")
+        try:
+            storage = storage_for(args.database or _data_dir(args.data_dir) / "concord.db")
+        except MissingExtra as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         try:
             await storage.open()
             await storage.add_user(args.name, hash_password(password), now_ms())
@@ -162,6 +248,12 @@ def _network(value: str) -> str:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an address or network: {value!r}") from None
+    return value
+
+
+def _redis_url(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"not a redis://, rediss:// or unix:// URL: {value!r}")
     return value
 
 
@@ -244,12 +336,41 @@ def parser() -> argparse.ArgumentParser:
         help="the certificate's private key (env CONCORD_TLS_KEY)",
     )
     add_limit_arguments(serve)
+    _database_argument(serve)
+    serve.add_argument(
+        "--redis",
+        default=os.environ.get("CONCORD_REDIS_URL") or None,
+        type=_redis_url,
+        metavar="URL",
+        help="redis://host:port/db shared by every instance: pokes between them, and the "
+        "sign-in throttle and stream cap for the whole deployment (needs concord[scale]; "
+        "env CONCORD_REDIS_URL; default: one instance, nothing shared)",
+    )
+    serve.add_argument(
+        "--redis-prefix",
+        default=os.environ.get("CONCORD_REDIS_PREFIX") or "concord:",
+        metavar="PREFIX",
+        help="of every Redis key and channel, for deployments sharing one Redis "
+        "(env CONCORD_REDIS_PREFIX; default concord:)",
+    )
     serve.set_defaults(func=_serve)
     add = sub.add_parser("add-user", help="create an account")
     add.add_argument("name")
     add.add_argument("--password", help="visible to other local users in ps: prefer stdin")
     add.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"))
+    _database_argument(add)
     add.set_defaults(func=_add_user)
+    mig = sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    mig.add_argument("--data-dir", default=os.environ.get("CONCORD_DATA_DIR"))
+    _database_argument(mig)
+    mig.set_defaults(func=_migrate)
+    epoch = sub.add_parser(
+        "new-epoch",
+        help="after restoring a PostgreSQL database, with every instance stopped: a new epoch "
+        "(every client does a full sync)",
+    )
+    _database_argument(epoch)
+    epoch.set_defaults(func=_new_epoch)
     add_admin_commands(sub)
     return ap
 

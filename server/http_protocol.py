@@ -1,20 +1,39 @@
 """uvicorn's httptools protocol enforcing :class:`server.limits.HttpLimits` per connection: a
 head over its size or line count gets 431, a head not complete in time is closed (408 if it had
 begun), a connection past the cap gets 503 to its request. The idle keep-alive timeout is
-uvicorn's own ``timeout_keep_alive``, set from the same limits by :mod:`server.runner`."""
+uvicorn's own ``timeout_keep_alive``, set from the same limits by :mod:`server.runner`. Each
+refusal and idle close is counted in :class:`server.metrics.Metrics` when the class has one."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .limits import HttpLimits
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
+_LOG_EVERY_S = 60.0  # an attack of 10,000 slow heads is one line a minute, not 10,000
+_last_logged: dict[str, float] = {}
+_unlogged: dict[str, int] = {}
+
+
+def _log_rejected(reason: str, text: str) -> None:
+    """A rejection's warning, at most once a minute per reason (the metric counts each)."""
+    now = time.monotonic()
+    last = _last_logged.get(reason)
+    if last is not None and now - last < _LOG_EVERY_S:
+        _unlogged[reason] = _unlogged.get(reason, 0) + 1
+        return
+    _last_logged[reason] = now
+    more = _unlogged.pop(reason, 0)
+    suffix = f" (and {more} more since the last such line)" if more else ""
+    log.warning("%s%s; concord_http_rejected_total counts each", text, suffix)
 
 
 class _HeadTooLarge(Exception):
@@ -49,6 +68,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of :class:`HttpLimits` (see the module)."""
 
     limits: ClassVar[HttpLimits] = HttpLimits()
+    metrics: ClassVar[Metrics | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,7 +131,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if not self._over_capacity:
             super().on_headers_complete()
             return
-        log.warning("refused a request: over %d connections", self.limits.max_connections)
+        _log_rejected(
+            "over_capacity", f"refused a request: over {self.limits.max_connections} connections"
+        )
+        self._count_rejected("over_capacity")
         app, self.app = self.app, _over_capacity
         try:
             super().on_headers_complete()
@@ -128,9 +151,23 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
+    def timeout_keep_alive_handler(self) -> None:
+        if not self.transport.is_closing() and self.metrics is not None:
+            self.metrics.http_idle_closed.labels("keepalive").inc()
+        super().timeout_keep_alive_handler()
+
+    def _count_rejected(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.http_rejected.labels(reason).inc()
+
     def _reject_large_head(self) -> None:
         self._stop_head_timer()
-        log.warning("refused a request head over %d bytes", self.limits.max_head_bytes)
+        if self.transport.is_closing():
+            return
+        self._count_rejected("head_too_large")
+        _log_rejected(
+            "head_too_large", f"refused a request head over {self.limits.max_head_bytes} bytes"
+        )
         self.transport.write(
             _error(
                 431, "Request Header Fields Too Large", "head_too_large", "request head too large"
@@ -151,14 +188,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._head_begun:  # a head started, not finished in time (an idle one: just closed)
-            log.warning("closed a connection: no request head in %gs", self.limits.head_timeout_s)
+            _log_rejected(
+                "head_timeout",
+                f"closed a connection: no request head in {self.limits.head_timeout_s:g}s",
+            )
+            self._count_rejected("head_timeout")
             if self.cycle is None or self.cycle.response_complete:
                 self.transport.write(
                     _error(408, "Request Timeout", "head_timeout", "request head too slow")
                 )
+        elif self.metrics is not None:
+            self.metrics.http_idle_closed.labels("before_first_request").inc()
         self.transport.close()
 
 
-def protocol_class(limits: HttpLimits) -> type[LimitedHttpProtocol]:
-    """A protocol class carrying ``limits`` (uvicorn instantiates it per connection)."""
-    return type("LimitedHttpProtocol", (LimitedHttpProtocol,), {"limits": limits})
+def protocol_class(limits: HttpLimits, metrics: Metrics | None = None) -> type[LimitedHttpProtocol]:
+    """A protocol class carrying ``limits`` and the app's ``metrics`` (uvicorn instantiates it
+    per connection)."""
+    attrs = {"limits": limits, "metrics": metrics}
+    return type("LimitedHttpProtocol", (LimitedHttpProtocol,), attrs)

@@ -38,6 +38,46 @@ class Metrics:
         self.password_checks = Counter(
             "concord_password_checks", "Passwords checked at sign-in", registry=r
         )
+        self.refreshes = Counter(
+            "concord_token_refreshes",
+            "Refresh tokens presented, by outcome (rotated, replayed, reused, invalid)",
+            ["outcome"],
+            registry=r,
+        )
+        # Below the app (server/http_protocol.py): never seen by the latency histogram.
+        self.http_rejected = Counter(
+            "concord_http_rejected",
+            "Requests refused before the app (head_too_large, head_timeout, over_capacity)",
+            ["reason"],
+            registry=r,
+        )
+        self.http_idle_closed = Counter(
+            "concord_http_idle_closed",
+            "Idle connections closed (before_first_request, keepalive)",
+            ["phase"],
+            registry=r,
+        )
+        # The sign-in throttle's table (server/throttle.py): windows evicted to make room, and
+        # new keys refused because every tracked window was still active.
+        self.throttle_evictions = Counter(
+            "concord_throttle_evictions",
+            "Throttle windows evicted to make room, by whether their minute had passed",
+            ["window"],  # passed | active
+            registry=r,
+        )
+        self.throttle_full = Counter(
+            "concord_throttle_full_refusals",
+            "Sign-ins refused because the throttle table was full of active windows",
+            registry=r,
+        )
+        # --redis: limits decided by this instance alone because Redis was unreachable
+        # (server/throttle.py RedisThrottle, server/stream_cap.py RedisStreamCap).
+        self.shared_limits_fallbacks = Counter(
+            "concord_shared_limits_fallbacks",
+            "Limit decisions taken per instance because Redis was unreachable",
+            ["limit"],  # sign_in | streams
+            registry=r,
+        )
         self.request_latency = Histogram(
             "concord_http_request_duration_seconds",
             "Time from request to response headers",

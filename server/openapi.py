@@ -15,7 +15,17 @@ from . import __version__
 # (method, path, summary, request type, response type, success status, public)
 ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
     ("post", "/auth/token", "Sign in", p.TokenRequest, p.TokenResponse, 200, True),
-    ("post", "/auth/refresh", "New access token", p.RefreshRequest, p.RefreshResponse, 200, True),
+    (
+        "post",
+        "/auth/refresh",
+        "Rotate: the refresh token is spent, a new pair comes back",
+        p.RefreshRequest,
+        p.RefreshResponse,
+        200,
+        True,
+    ),
+    ("post", "/auth/logout", "End this session", None, p.LogoutResult, 200, False),
+    ("post", "/auth/logout-all", "End every session of the user", None, p.LogoutResult, 200, False),
     (
         "post",
         "/auth/stream-ticket",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 import msgspec
@@ -15,8 +16,10 @@ from .auth import check_password, now_ms
 from .context import context
 from .errors import RequestRejected
 from .metrics import scrape_allowed
+from .storage import Rotated
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
@@ -107,19 +110,48 @@ async def token(request: Request) -> Response:
     if user_id is None:
         raise RequestRejected(401, "invalid_credentials", "wrong username or password")
     await ctx.sign_in.succeeded(reservation, pair)
-    access, expires_at = await ctx.tokens.issue(user_id, "access")
-    refresh, _ = await ctx.tokens.issue(user_id, "refresh")
-    return json_response(p.TokenResponse(access, refresh, expires_at, req.username))
+    issued = await ctx.tokens.sign_in(user_id, req.username)
+    return json_response(
+        p.TokenResponse(issued.access, issued.refresh, issued.access_expires_at, req.username)
+    )
 
 
 async def refresh(request: Request) -> Response:
+    """Rotate: the sent refresh token is spent, its successor comes back (§4.9)."""
     ctx = context(request)
     req = await read_body(request, p.RefreshRequest)
-    info = await ctx.tokens.check(req.refresh_token, "refresh")
-    if info is None:
-        raise RequestRejected(401, "invalid_token", "the refresh token is unknown or expired")
-    access, expires_at = await ctx.tokens.issue(info.user_id, "access")
-    return json_response(p.RefreshResponse(access, expires_at))
+    outcome, issued = await ctx.tokens.refresh(req.refresh_token)
+    ctx.metrics.refreshes.labels(outcome.value).inc()
+    if outcome is Rotated.REUSED:
+        log.warning("a spent refresh token was presented again: its session is revoked")
+    if issued is None:
+        raise RequestRejected(
+            401, "invalid_token", "the refresh token is unknown, expired, spent or revoked"
+        )
+    return json_response(
+        p.RefreshResponse(
+            issued.access,
+            issued.access_expires_at,
+            refresh_token=issued.refresh,
+            refresh_expires_at=issued.refresh_expires_at,
+        )
+    )
+
+
+async def logout(request: Request) -> Response:
+    """End this session: its refresh token, access tokens and open streams."""
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    ended = await ctx.tokens.revoke(user.user_id, user.session or None)
+    return json_response(p.LogoutResult(ended))
+
+
+async def logout_all(request: Request) -> Response:
+    """Sign out everywhere: every session of the caller."""
+    ctx = context(request)
+    user = await ctx.tokens.authenticate(request)
+    ended = await ctx.tokens.revoke(user.user_id, None)
+    return json_response(p.LogoutResult(ended))
 
 
 # --- reads --------------------------------------------------------------------------------------

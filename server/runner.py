@@ -25,7 +25,8 @@ class ConcordServer(uvicorn.Server):
     def __init__(self, app: Starlette, limits: HttpLimits | None = None, **config: Any) -> None:
         limits = limits or HttpLimits()
         self.limits = limits
-        config.setdefault("http", protocol_class(limits))
+        metrics = getattr(getattr(app.state, "ctx", None), "metrics", None)
+        config.setdefault("http", protocol_class(limits, metrics))
         config.setdefault("ws", "none")
         config.setdefault("timeout_keep_alive", limits.keepalive_timeout_s)
         config.setdefault("timeout_graceful_shutdown", 5)

@@ -29,11 +29,12 @@ from core import protocol as p
 from .auth import now_ms
 from .context import AppContext, context
 from .errors import RequestRejected
-from .feed import Subscription, change_frame
+from .feed import FeedHub, Subscription, change_frame
 from .metrics import Metrics
 from .routes import cursor_problem, parse_cursor
 from .settings import Settings
 from .storage import TokenInfo
+from .stream_cap import Lease
 
 CATCH_UP_PAGE = 500
 
@@ -58,7 +59,10 @@ async def _credential(ctx: AppContext, request: Request) -> TokenInfo:
     ticket = request.query_params.get("ticket")
     if ticket is None or "authorization" in request.headers:
         return await ctx.tokens.authenticate(request)
-    user = ctx.tickets.verify(ticket, now_ms())
+    now = now_ms()
+    user = ctx.tickets.verify(ticket, now)
+    if user is not None and not await ctx.storage.session_live(user.session, now):
+        user = None  # signed out since the ticket was issued
     if user is None:
         raise RequestRejected(
             401,
@@ -83,13 +87,6 @@ async def stream_ticket(request: Request) -> Response:
 async def events(request: Request) -> Response:
     ctx = context(request)
     user = await _credential(ctx, request)
-    if ctx.hub.count(user.user_id) >= ctx.settings.max_streams_per_user:
-        raise RequestRejected(
-            429,
-            "too_many_streams",
-            "too many open streams for this account",
-            headers={"Retry-After": "10"},
-        )
     if ctx.hub.shutting_down:
         raise RequestRejected(
             503, "shutting_down", "server is shutting down", headers={"Retry-After": "2"}
@@ -107,10 +104,12 @@ async def events(request: Request) -> Response:
             cursor = parse_cursor(query, ctx.storage.epoch)
         except p.ProtocolError as exc:
             raise RequestRejected(400, "invalid_cursor", str(exc)) from None
-    # Subscribe now, with no await since the cap check, so concurrent opens cannot all pass it.
-    # The stream unsubscribes when it ends; the background task covers a body never iterated
-    # (HEAD, or a client gone before the first byte).
-    sub = ctx.hub.subscribe(user.user_id, ctx.settings.stream_queue_size)
+    # The cap (per instance, or for the deployment with --redis) is checked and taken in one
+    # step, so concurrent opens cannot all pass it; the response gives the slot back however
+    # the stream ends. The stream unsubscribes when it ends; the background task covers a body
+    # never iterated (HEAD, or a client gone before the first byte).
+    lease = await ctx.stream_cap.acquire(user.user_id)  # or 429 too_many_streams
+    sub = ctx.hub.subscribe(user.user_id, ctx.settings.stream_queue_size, user.session)
     return _FeedResponse(
         _stream(ctx, user, cursor, sub),
         ping=0,
@@ -119,7 +118,9 @@ async def events(request: Request) -> Response:
         send_timeout=None,  # the hub's ticker enforces send_timeout_s (see _FeedResponse)
         background=BackgroundTask(ctx.hub.unsubscribe, sub),
         metrics=ctx.metrics,
+        hub=ctx.hub,
         sub=sub,
+        lease=lease,
     )
 
 
@@ -128,18 +129,27 @@ class _FeedResponse(EventSourceResponse):
     cancel scope (which cost ~17% of the fan-out's CPU): a send still blocked after
     ``send_timeout_s`` — a client that stopped reading — is cancelled and ends the stream."""
 
-    def __init__(self, *args: Any, metrics: Metrics, sub: Subscription, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        metrics: Metrics,
+        hub: FeedHub,
+        sub: Subscription,
+        lease: Lease,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         # sse-starlette adds ``Connection: keep-alive``: hop-by-hop, the server's business (and
         # forbidden in HTTP/2), never the application's.
         del self.headers["connection"]
         self.metrics = metrics
+        self.hub = hub
         self.sub = sub
+        self.lease = lease
 
     async def _send_with_timeout(self, send: Send, message: Any) -> None:
         sub = self.sub
-        sub.send_task = asyncio.current_task()
-        sub.send_started = asyncio.get_running_loop().time()
+        self.hub.begin_send(sub, asyncio.current_task(), asyncio.get_running_loop().time())
         try:
             await send(message)
         except asyncio.CancelledError:
@@ -150,7 +160,7 @@ class _FeedResponse(EventSourceResponse):
                 task.uncancel()  # our own deadline, not a cancellation from outside
             raise SendTimeoutError() from None
         finally:
-            sub.send_started = None
+            self.hub.end_send(sub)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -160,6 +170,11 @@ class _FeedResponse(EventSourceResponse):
             # (its stream is closed already), not a server error worth a traceback.
             self.metrics.slow_disconnects.inc()
             log.info("closed a stream whose client stopped reading")
+        finally:
+            # However it ended (sse-starlette skips the background task when its task group
+            # raises): the slot and the subscription go back. Both are idempotent.
+            self.hub.unsubscribe(self.sub)
+            self.lease.release()
 
 
 async def _stream(
@@ -206,7 +221,7 @@ async def _stream(
 async def _changes(
     ctx: AppContext, user: TokenInfo, sub: Subscription, cursor: int
 ) -> AsyncIterator[bytes]:
-    settings, storage, metrics = ctx.settings, ctx.storage, ctx.metrics
+    settings, storage, metrics, reads = ctx.settings, ctx.storage, ctx.metrics, ctx.reads
     loop = asyncio.get_running_loop()
     expires_at = loop.time() + (user.expires_at / 1000 - time.time())
     reauth_at = expires_at - settings.reauth_lead_s
@@ -223,7 +238,7 @@ async def _changes(
             yield _event("reset", p.Reset("slow", sub.known_head))
             return
         now = loop.time()
-        if now >= expires_at:
+        if now >= expires_at or sub.revoked:
             yield _event("expired", p.Expired(user.expires_at))
             return
         if not reauth_sent and now >= reauth_at:
@@ -242,7 +257,8 @@ async def _changes(
         if sub.known_head > cursor:
             behind = True
         while behind:
-            rows = await storage.changes_since(user.user_id, cursor, CATCH_UP_PAGE)
+            # Shared with this user's other streams behind by the same range (§4.7).
+            rows = await reads.changes_since(user.user_id, cursor, CATCH_UP_PAGE)
             for row in rows:
                 frames.append(change_frame(storage.epoch, row))
                 cursor = row.seq
@@ -258,11 +274,17 @@ async def _changes(
             continue
         now = loop.time()
         if now >= next_hb:
-            head = (await storage.feed_state(user.user_id)).head
+            # Both reads are batched with every other stream whose heartbeat is due (§4.7).
+            if not await ctx.tokens.session_live(user.session):
+                sub.revoked = True  # signed out elsewhere (another instance, the admin CLI)
+                continue
+            head = await reads.head(user.user_id)
             next_hb = now + settings.heartbeat_s
             if head > cursor:
                 sub.poke(head)
             yield b": hb %d\n\n" % head
             continue
-        sub.deadline = min(next_hb, expires_at, reauth_at if not reauth_sent else expires_at)
+        ctx.hub.schedule(
+            sub, min(next_hb, expires_at, reauth_at if not reauth_sent else expires_at)
+        )
         await sub.wake.wait()

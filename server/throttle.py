@@ -1,8 +1,8 @@
 """Sign-in throttling: a slot is reserved *before* the password is checked.
 
-``Throttle`` is the seam for Step 10: ``MemoryThrottle`` holds the limits of one instance; a
-shared implementation (the same two calls against a store every instance sees) makes them hold
-for the whole deployment. ``SignInGuard`` decides which keys a sign-in is counted under.
+``Throttle`` is the seam: ``MemoryThrottle`` holds the limits of one instance (the default);
+``server.throttle_redis.RedisThrottle`` (``--redis``) keeps the same windows in Redis, so the
+limits hold for the whole deployment. ``SignInGuard`` decides which keys a sign-in is counted under.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Protocol
 from starlette.requests import Request
 
 from .errors import RequestRejected
+from .metrics import Metrics
 
 WINDOW_S = 60.0
 
@@ -28,6 +29,7 @@ class Reservation:
 
     keys: tuple[str, ...]
     at: float
+    token: str = ""  # the slots' name in a shared store ("": held in this process)
 
 
 class Throttled(Exception):
@@ -55,11 +57,15 @@ class Throttle(Protocol):
 
 
 class MemoryThrottle:
-    """In-process ``Throttle``: an LRU of at most ``max_keys`` windows.
+    """In-process ``Throttle``: at most ``max_keys`` windows, in order of their last attempt.
 
     Each call runs to completion without awaiting, so concurrent requests cannot both see a
-    free slot. Only windows whose minute has passed are evicted; when every tracked key is
-    still active a *new* key is refused (fail closed) rather than any counter forgotten.
+    free slot. A new key that finds the table full makes room from the least recently touched
+    end (the first ``scan`` windows): a window whose minute has passed (or that is empty) goes
+    first; else the one holding the fewest live attempts, if that is at most
+    ``evictable_attempts`` (forgetting it gives back at most that many guesses). Only when
+    those windows all hold more is the new key refused (fail closed): a window near its limit
+    is never forgotten while it is active, and nothing is ever cleared at once.
     """
 
     def __init__(
@@ -67,51 +73,83 @@ class MemoryThrottle:
         max_keys: int = 100_000,
         window_s: float = WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        evictable_attempts: int = 1,
+        scan: int = 32,
+        metrics: Metrics | None = None,
     ) -> None:
         self.max_keys = max_keys
         self.window_s = window_s
         self.clock = clock
+        self.evictable_attempts = evictable_attempts
+        self.scan = scan
+        self.metrics = metrics
         self._windows: OrderedDict[str, deque[float]] = OrderedDict()
         self._known: OrderedDict[str, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._windows)
 
-    def _window(self, key: str, now: float, adding: int, busy: set[str]) -> deque[float] | float:
-        """The key's live attempts (expired ones dropped), or, when a new key finds no room,
-        the seconds until the least recently used window has passed."""
-        window = self._windows.get(key)
-        if window is None:
-            if len(self._windows) + adding >= self.max_keys:
-                # The least recently used window that this call does not use itself.
-                lru = next(((k, w) for k, w in self._windows.items() if k not in busy), None)
-                if lru is None:
-                    return self.window_s
-                oldest_key, oldest = lru
-                if oldest and now - oldest[-1] < self.window_s:
-                    # Every tracked key is active: forget none of them.
-                    return self.window_s - (now - oldest[-1])
-                del self._windows[oldest_key]
-            return deque()
+    def keys(self) -> list[str]:
+        """The tracked keys, least recently touched first."""
+        return list(self._windows)
+
+    def _expire(self, window: deque[float], now: float) -> deque[float]:
         while window and now - window[0] >= self.window_s:
             window.popleft()
         return window
 
+    def _victim(self, now: float, spare: set[str]) -> str | None:
+        """The key to evict for a new one (never one in ``spare``), or None: no room."""
+        best: tuple[int, str] | None = None
+        looked = 0
+        for key, window in self._windows.items():
+            if key in spare:
+                continue
+            live = len(self._expire(window, now))
+            if live == 0:
+                return key
+            if live <= self.evictable_attempts and (best is None or live < best[0]):
+                best = (live, key)
+            looked += 1
+            if looked >= self.scan:
+                break
+        return None if best is None else best[1]
+
+    def _make_room(self, new: int, now: float, busy: set[str]) -> float:
+        """Evict for ``new`` keys, all or none: 0.0, or the seconds until the least recently
+        touched window (other than ``busy``) has passed."""
+        spare = set(busy)
+        victims: list[str] = []
+        while len(self._windows) - len(victims) + new > self.max_keys:
+            victim = self._victim(now, spare)
+            if victim is None:
+                lru = next((w for k, w in self._windows.items() if k not in busy), None)
+                if self.metrics is not None:
+                    self.metrics.throttle_full.inc()
+                return self.window_s - (now - lru[-1]) if lru else self.window_s
+            victims.append(victim)
+            spare.add(victim)
+        for victim in victims:
+            passed = not self._windows.pop(victim)
+            if self.metrics is not None:
+                self.metrics.throttle_evictions.labels("passed" if passed else "active").inc()
+        return 0.0
+
     async def reserve(self, limits: Sequence[tuple[str, int]]) -> Reservation:
         now = self.clock()
-        windows: list[tuple[str, deque[float]]] = []
-        busy = {key for key, _ in limits}
         wait = 0.0
+        windows: list[tuple[str, deque[float]]] = []
         for key, limit in limits:
-            adding = sum(1 for k, _ in windows if k not in self._windows)
-            window = self._window(key, now, adding, busy)
-            if isinstance(window, float):
-                wait = max(wait, window)
-            elif len(window) >= limit:
+            window = self._expire(self._windows.get(key, deque()), now)
+            if len(window) >= limit:
                 wait = max(wait, self.window_s - (now - window[-limit]) if limit else self.window_s)
-            else:
-                windows.append((key, window))
-        if wait > 0 or len(windows) < len(limits):
+            windows.append((key, window))
+        if wait > 0:
+            raise Throttled(wait)
+        busy = {key for key, _ in limits}
+        new = sum(1 for key in busy if key not in self._windows)
+        if new and (wait := self._make_room(new, now, busy)) > 0:
             raise Throttled(max(wait, 0.001))
         for key, window in windows:
             window.append(now)

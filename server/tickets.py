@@ -3,9 +3,9 @@
 An ``EventSource`` cannot send an ``Authorization`` header, so a page trades its bearer token
 for a ticket (``POST auth/stream-ticket``) and puts it in the stream's URL. A ticket is stateless
 and signed (HMAC-SHA256 with a per-deployment secret kept in the database): it names the user,
-the session if sessions have ids, and an expiry of a few minutes, never later than the token
-that asked for it. The browser's own reconnections reuse it until it expires. It grants reading
-the caller's own feed and nothing else: every other endpoint reads only the bearer header.
+its session (revoking the session ends it), and an expiry of a few minutes, never later than the
+token that asked for it. The browser's own reconnections reuse it until it expires. It grants
+reading the caller's own feed and nothing else: every other endpoint reads only the bearer header.
 
 URLs end up in access logs: :func:`scrub_access_log` rewrites ``ticket=`` out of uvicorn's.
 """
@@ -33,7 +33,7 @@ _TICKET_PARAM = re.compile(r"([?&]ticket=)[^&#\s\"]*")
 class _Claims(msgspec.Struct, array_like=True, frozen=True):
     user_id: int
     username: str
-    session: str  # the session (refresh-token family) that asked; "" while sessions have no ids
+    session: str  # the session (refresh-token family) that asked; "" for a pre-session token
     expires_at: int  # ms since the epoch
 
 
@@ -64,11 +64,12 @@ class StreamTickets:
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, _CONTEXT + payload.encode(), hashlib.sha256).digest())
 
-    def issue(self, user: TokenInfo, now_ms: int, session: str = "") -> tuple[str, int]:
-        """A ticket for ``user``'s feed and its expiry (ms), which never passes the token's."""
+    def issue(self, user: TokenInfo, now_ms: int) -> tuple[str, int]:
+        """A ticket for ``user``'s feed and its expiry (ms), which never passes the token's;
+        it names the token's session, so that revoking the session ends it too."""
         expires_at = min(now_ms + self.ttl_ms, user.expires_at)
         payload = _b64(
-            msgspec.json.encode(_Claims(user.user_id, user.username, session, expires_at))
+            msgspec.json.encode(_Claims(user.user_id, user.username, user.session, expires_at))
         )
         return f"{payload}.{self._mac(payload)}", expires_at
 
@@ -86,7 +87,10 @@ class StreamTickets:
         if claims.expires_at <= now_ms:
             return None
         return TokenInfo(
-            user_id=claims.user_id, username=claims.username, expires_at=claims.expires_at
+            user_id=claims.user_id,
+            username=claims.username,
+            expires_at=claims.expires_at,
+            session=claims.session,
         )
 
 

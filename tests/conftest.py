@@ -14,4 +14,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Plain asserts in support modules report like asserts in tests (before anything imports them).
 pytest.register_assert_rewrite("tests.support")
 
-pytest_plugins = ["tests.support.live_server", "tests.support.bus"]
+pytest_plugins = [
+    "tests.support.live_server",
+    "tests.support.bus",
+    "tests.support.services",
+    "tests.support.keyrings",
+]

@@ -15,7 +15,13 @@ import msgspec
 
 from core import protocol as p
 
-from ._messages import MESSAGE_COLUMNS, member_ids, message_from_row
+from ._messages import (
+    MESSAGE_COLUMNS,
+    deleted_seqs,
+    edited_before,
+    member_ids,
+    message_from_row,
+)
 from ._operations import remember, replayed
 from .base import (
     Deleted,
@@ -175,6 +181,28 @@ def messages_page(
         ).fetchone()
     )
     return p.MessagePage(messages, conv.message_count, has_more)
+
+
+def snapshot(conn: Conn, epoch: int, user_id: int, messages_per_conversation: int) -> p.Snapshot:
+    """Everything a full sync needs; run in one read transaction (the head first, then data)."""
+    head = feed_state(conn, user_id).head
+    conversations = conversations_of(conn, user_id)
+    messages: dict[str, list[p.Message]] = {}
+    deleted: dict[str, list[int]] = {}
+    edited: dict[str, list[p.Message]] = {}
+    for conv in conversations:
+        below = conv.last_seq + 1
+        if messages_per_conversation > 0:
+            page = messages_page(conn, user_id, conv.id, None, messages_per_conversation)
+            messages[conv.id] = page.messages
+            below = page.messages[0].seq if page.messages else below
+        gone = deleted_seqs(conn, conv.id, below)
+        if gone:
+            deleted[conv.id] = gone
+        changed = edited_before(conn, conv.id, below)
+        if changed:
+            edited[conv.id] = changed
+    return p.Snapshot(epoch, head, conversations, messages, deleted, edited)
 
 
 # --- writes --------------------------------------------------------------------------------------

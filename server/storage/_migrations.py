@@ -17,6 +17,9 @@ script, or a function for data rewrites).
   and ``members.unread`` (other members' existing messages after the read position).
 * 4: ``message_search`` (FTS5, external content: the bodies stay in ``messages``), its rowids
   ``message_search_rows`` and the triggers that keep it right; existing messages are indexed.
+* 5: ``sessions`` (refresh tokens that rotate, one row per signed-in device: the current token's
+  hash, the one it replaced for the grace window, the revocation) and ``tokens.session``; each
+  old refresh token becomes a session of its own.
 
 A database of a version above :data:`DB_VERSION` was written by a newer server: opening it
 raises :class:`DatabaseTooNew` and changes nothing (the database is the truth; nothing is reset).
@@ -157,6 +160,31 @@ END;
 INSERT INTO message_search_rows(conversation_id, seq)
     SELECT conversation_id, seq FROM messages ORDER BY created_at, conversation_id, seq;
 INSERT INTO message_search(message_search) VALUES ('rebuild');
+""",
+    # 5 — sessions: refresh-token families that rotate (docs/architecture.md §4.9); each
+    # refresh token of a schema-4 database becomes a session of its own, its access tokens
+    # keep working until they expire
+    """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    refresh_hash TEXT NOT NULL UNIQUE,
+    refresh_expires_at INTEGER NOT NULL,
+    previous_hash TEXT UNIQUE,
+    rotated_at INTEGER,
+    access_expires_at INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0,
+    revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE INDEX sessions_by_expiry ON sessions(refresh_expires_at);
+ALTER TABLE tokens ADD COLUMN session TEXT;
+CREATE INDEX tokens_by_session ON tokens(session) WHERE session IS NOT NULL;
+INSERT INTO sessions (id, user_id, created_at, refresh_hash, refresh_expires_at)
+    SELECT 'legacy-' || substr(hash, 1, 24), user_id, 0, hash, expires_at
+    FROM tokens WHERE kind = 'refresh';
+DELETE FROM tokens WHERE kind = 'refresh';
 """,
 )
 

@@ -9,6 +9,8 @@ the :class:`DomainError` subclasses below, which the HTTP layer maps to 4xx answ
 from __future__ import annotations
 
 import abc
+import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core import protocol as p
@@ -90,6 +92,42 @@ class TokenInfo:
     user_id: int
     username: str
     expires_at: int
+    session: str = ""  # the session (refresh-token family); "" for an access token older than it
+
+
+class Rotated(enum.Enum):
+    """What presenting a refresh token did (:meth:`Storage.rotate_refresh`)."""
+
+    ROTATED = "rotated"  # the current token: spent, its successor is current now
+    REPLAYED = "replayed"  # the token just spent, again within the grace window: same successor
+    REUSED = "reused"  # a spent token outside the grace window: the session is revoked now
+    INVALID = "invalid"  # unknown, expired, or of a revoked session
+    # A token naming a live session that is neither its current one nor the one just spent:
+    # an older generation, or a forgery. The caller checks which (``server.auth.Tokens``).
+    OLDER = "older"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    outcome: Rotated
+    session: str = ""
+    user: TokenInfo | None = None  # ROTATED/REPLAYED: the user, with the access token's expiry
+    refresh_expires_at: int = 0
+    generation: int = 0  # the session's current generation (ROTATED: the new one)
+    user_id: int = 0  # OLDER: whose session it names
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """The hashes and expiries of a session's first (or next) token pair."""
+
+    refresh_hash: str
+    refresh_expires_at: int
+    access_hash: str
+    access_expires_at: int
+
+
+FeedPage = tuple[int, int, int]  # (user_id, since, limit): a page of one user's feed
 
 
 class Storage(abc.ABC):
@@ -111,12 +149,36 @@ class Storage(abc.ABC):
     async def user_credentials(self, username: str) -> tuple[int, str] | None: ...
 
     @abc.abstractmethod
-    async def put_token(
-        self, token_hash: str, user_id: int, kind: str, expires_at: int
-    ) -> None: ...
+    async def start_session(self, session: str, user_id: int, tokens: NewSession, now: int) -> None:
+        """A new session (a sign-in) with its first refresh and access token."""
 
     @abc.abstractmethod
-    async def token_info(self, token_hash: str, kind: str, now: int) -> TokenInfo | None: ...
+    async def rotate_refresh(
+        self,
+        refresh_hash: str,
+        session_hint: str,
+        successor: Callable[[str, int], NewSession],
+        now: int,
+        grace_ms: int,
+    ) -> Rotation:
+        """Spend a refresh token, in one transaction (docs/architecture.md §4.9): the session's
+        current one is replaced by ``successor(session, generation + 1)``; the one spent last,
+        again within ``grace_ms`` and before its successor was spent, answers the same
+        successor; after the window it revokes the session. A token found only by
+        ``session_hint`` (the id it names) answers OLDER and changes nothing."""
+
+    @abc.abstractmethod
+    async def access_info(self, token_hash: str, now: int) -> TokenInfo | None:
+        """The live access token's user and session (None: unknown, expired, revoked)."""
+
+    @abc.abstractmethod
+    async def session_live(self, session: str, now: int) -> bool:
+        """The session exists and is not revoked (``""``, no session, counts as live)."""
+
+    @abc.abstractmethod
+    async def revoke_sessions(self, user_id: int, session: str | None, now: int) -> int:
+        """Revoke ``session`` of ``user_id`` (None: every session of the user) with its
+        tokens; returns how many live sessions ended."""
 
     @abc.abstractmethod
     async def server_secret(self, name: str) -> bytes:
@@ -129,6 +191,24 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def changes_since(self, user_id: int, since: int, limit: int) -> list[StoredChange]: ...
+
+    async def feed_heads(self, user_ids: list[int]) -> dict[int, FeedState]:
+        """The feed state of each user (unknown ones left out), in one read where the engine
+        allows: the heartbeats of all idle streams due at once (docs/architecture.md §4.7).
+        This default asks one by one."""
+        return {user_id: await self.feed_state(user_id) for user_id in user_ids}
+
+    async def changes_since_many(self, wants: list[FeedPage]) -> dict[FeedPage, list[StoredChange]]:
+        """:meth:`changes_since` for several ``(user_id, since, limit)`` at once, in one read
+        where the engine allows: the catch-up of every user poked in one loop iteration (a
+        broadcast from another instance, docs/architecture.md §4.7). This default asks one by
+        one."""
+        return {want: await self.changes_since(*want) for want in wants}
+
+    async def sessions_live(self, sessions: list[str], now: int) -> set[str]:
+        """Those of ``sessions`` that stand (as :meth:`session_live`), in one read where the
+        engine allows. This default asks one by one."""
+        return {s for s in sessions if await self.session_live(s, now)}
 
     # --- reads
     @abc.abstractmethod

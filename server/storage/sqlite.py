@@ -4,6 +4,7 @@ counters), a small pool of reader threads with their own connections."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -16,9 +17,19 @@ from typing import Any, TypeVar
 
 from core import protocol as p
 
-from . import _domain, _messages, _search
+from . import _domain, _messages, _search, _sessions
 from ._migrations import DB_VERSION, migrate
-from .base import FeedState, Storage, StoredChange, TokenInfo, UserExists, WriteResult
+from .base import (
+    FeedPage,
+    FeedState,
+    NewSession,
+    Rotation,
+    Storage,
+    StoredChange,
+    TokenInfo,
+    UserExists,
+    WriteResult,
+)
 
 T = TypeVar("T")
 
@@ -152,30 +163,56 @@ class SQLiteStorage(Storage):
 
         return await self._read(op)
 
-    async def put_token(self, token_hash: str, user_id: int, kind: str, expires_at: int) -> None:
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM tokens WHERE expires_at < ?", (expires_at - 31 * 86400_000,))
-            conn.execute(
-                "INSERT INTO tokens VALUES (?, ?, ?, ?)", (token_hash, user_id, kind, expires_at)
-            )
+    async def start_session(self, session: str, user_id: int, tokens: NewSession, now: int) -> None:
+        await self._write(_sessions.start_session, session, user_id, tokens, now)
 
-        await self._write(op)
+    async def rotate_refresh(
+        self,
+        refresh_hash: str,
+        session_hint: str,
+        successor: Callable[[str, int], NewSession],
+        now: int,
+        grace_ms: int,
+    ) -> Rotation:
+        return await self._write(
+            _sessions.rotate_refresh, refresh_hash, session_hint, successor, now, grace_ms
+        )
 
-    async def token_info(self, token_hash: str, kind: str, now: int) -> TokenInfo | None:
-        def op(conn: sqlite3.Connection) -> TokenInfo | None:
-            row = conn.execute(
-                "SELECT t.user_id, u.username, t.expires_at FROM tokens t "
-                "JOIN users u ON u.id = t.user_id WHERE t.hash=? AND t.kind=? AND t.expires_at>?",
-                (token_hash, kind, now),
-            ).fetchone()
-            return TokenInfo(*row) if row else None
+    async def access_info(self, token_hash: str, now: int) -> TokenInfo | None:
+        return await self._read(_sessions.access_info, token_hash, now)
+
+    async def session_live(self, session: str, now: int) -> bool:
+        return await self._read(_sessions.session_live, session, now)
+
+    async def sessions_live(self, sessions: list[str], now: int) -> set[str]:
+        def op(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "SELECT id FROM sessions WHERE id IN (SELECT value FROM json_each(?))"
+                " AND revoked_at IS NULL AND refresh_expires_at>?",
+                (json.dumps(sessions), now),
+            ).fetchall()
+            return {row[0] for row in rows} | ({""} if "" in sessions else set())
 
         return await self._read(op)
+
+    async def revoke_sessions(self, user_id: int, session: str | None, now: int) -> int:
+        return await self._write(_sessions.revoke_sessions, user_id, session, now)
 
     # --- feed ---------------------------------------------------------------------------------
 
     async def feed_state(self, user_id: int) -> FeedState:
         return await self._read(_domain.feed_state, user_id)
+
+    async def feed_heads(self, user_ids: list[int]) -> dict[int, FeedState]:
+        def op(conn: sqlite3.Connection) -> dict[int, FeedState]:
+            rows = conn.execute(
+                "SELECT user_id, head, min_retained FROM feeds"
+                " WHERE user_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(user_ids),),
+            ).fetchall()
+            return {user_id: FeedState(head, low) for user_id, head, low in rows}
+
+        return await self._read(op)
 
     async def changes_since(self, user_id: int, since: int, limit: int) -> list[StoredChange]:
         def op(conn: sqlite3.Connection) -> list[StoredChange]:
@@ -184,6 +221,22 @@ class SQLiteStorage(Storage):
                 (user_id, since, limit),
             ).fetchall()
             return [StoredChange(user_id, seq, payload) for seq, payload in rows]
+
+        return await self._read(op)
+
+    async def changes_since_many(self, wants: list[FeedPage]) -> dict[FeedPage, list[StoredChange]]:
+        def op(conn: sqlite3.Connection) -> dict[FeedPage, list[StoredChange]]:
+            found: dict[FeedPage, list[StoredChange]] = {}
+            for user_id, since, limit in wants:  # one read transaction, in-process: cheap
+                rows = conn.execute(
+                    "SELECT seq, payload FROM changes WHERE user_id=? AND seq>? ORDER BY seq"
+                    " LIMIT ?",
+                    (user_id, since, limit),
+                ).fetchall()
+                found[(user_id, since, limit)] = [
+                    StoredChange(user_id, seq, payload) for seq, payload in rows
+                ]
+            return found
 
         return await self._read(op)
 
@@ -202,29 +255,7 @@ class SQLiteStorage(Storage):
         return await self._read(_domain.messages_page, user_id, conversation_id, before, limit)
 
     async def snapshot(self, user_id: int, messages_per_conversation: int) -> p.Snapshot:
-        def op(conn: sqlite3.Connection) -> p.Snapshot:
-            head = _domain.feed_state(conn, user_id).head  # the head first, then the data
-            conversations = _domain.conversations_of(conn, user_id)
-            messages: dict[str, list[p.Message]] = {}
-            deleted: dict[str, list[int]] = {}
-            edited: dict[str, list[p.Message]] = {}
-            for conv in conversations:
-                below = conv.last_seq + 1
-                if messages_per_conversation > 0:
-                    page = _domain.messages_page(
-                        conn, user_id, conv.id, None, messages_per_conversation
-                    )
-                    messages[conv.id] = page.messages
-                    below = page.messages[0].seq if page.messages else below
-                gone = _messages.deleted_seqs(conn, conv.id, below)
-                if gone:
-                    deleted[conv.id] = gone
-                changed = _messages.edited_before(conn, conv.id, below)
-                if changed:
-                    edited[conv.id] = changed
-            return p.Snapshot(self.epoch, head, conversations, messages, deleted, edited)
-
-        return await self._read(op)
+        return await self._read(_domain.snapshot, self.epoch, user_id, messages_per_conversation)
 
     # --- writes --------------------------------------------------------------------------------
 

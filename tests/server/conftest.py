@@ -37,14 +37,15 @@ def password_hash() -> str:
 @pytest.fixture
 async def make_server(tmp_path: Path, password_hash: str) -> AsyncIterator[MakeServer]:
     """``await make_server(**settings_overrides)``: a started server with alice, bob and carol
-    signed in (``login=False`` to skip signing in)."""
+    signed in (``login=False`` to skip signing in). ``database_url=fresh_postgres`` (from
+    ``tests.support.services``) runs it on PostgreSQL instead of SQLite."""
     harnesses: list[Harness] = []
     errors = ErrorLog()
 
     async def make(*, login: bool = True, **overrides: Any) -> Harness:
         overrides.setdefault("durable", False)
         settings = Settings(data_dir=tmp_path / f"server{len(harnesses)}", **overrides)
-        users = await add_accounts(settings.database_path, password_hash)
+        users = await add_accounts(settings.database, password_hash)
         thread = ServerThread(create_app(settings))
         errors.attach()
         h = Harness(thread, settings, users)

@@ -94,8 +94,17 @@ async def test_refresh_gives_a_new_working_token(srv: Harness) -> None:
     r = await srv.client.post("/auth/refresh", json={"refresh_token": alice.refresh_token})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"access_token", "expires_at", "token_type"}
+    assert set(body) == {
+        "access_token",
+        "expires_at",
+        "token_type",
+        "refresh_token",
+        "refresh_expires_at",
+    }
     assert body["access_token"] not in (alice.token, alice.refresh_token)
+    # Rotated: a new refresh token of the same session (tests/server/test_refresh_rotation.py).
+    assert body["refresh_token"] != alice.refresh_token
+    assert body["refresh_token"].split(".")[0] == alice.refresh_token.split(".")[0]
     assert body["expires_at"] > now_ms()
     r = await srv.client.get(
         "/conversations", headers={"Authorization": f"Bearer {body['access_token']}"}

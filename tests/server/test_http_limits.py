@@ -1,6 +1,7 @@
 """HTTP limits below the app (server/http_protocol.py), probed with raw sockets on a real server:
 oversized heads, too many header lines, slowloris, idle connections, keep-alive and the cap on
-open connections — each with a short configured limit, and each with its within-limit twin."""
+open connections — each with a short configured limit, and each with its within-limit twin.
+Each refusal and idle close is then read back from ``/metrics`` (scraped from loopback)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.app import create_app
 from server.limits import HttpLimits, raise_open_files_limit
@@ -88,6 +90,22 @@ def status_of(reply: bytes) -> int:
     return int(reply.split(b" ", 2)[1])
 
 
+def counted(server: ServerThread) -> dict[str, float]:
+    """``/metrics``' refusals and idle closes below the app, by label value (loopback scrape)."""
+    with connect(server) as sock:
+        sock.sendall(b"GET /api/v1/metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        status, _, body = read_response(sock)
+    assert status == 200, body
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == "concord_http_rejected_total":
+                found[sample.labels["reason"]] = sample.value
+            elif sample.name == "concord_http_idle_closed_total":
+                found[f"idle_{sample.labels['phase']}"] = sample.value
+    return found
+
+
 def test_a_head_over_the_size_limit_gets_431_and_the_server_stays_up(serve: Serve) -> None:
     server = serve(max_head_bytes=8192)
     with connect(server) as sock:  # just under the limit: served
@@ -101,6 +119,23 @@ def test_a_head_over_the_size_limit_gets_431_and_the_server_stays_up(serve: Serv
     with connect(server) as sock:  # over it, whole, in a single write: refused all the same
         sock.sendall(HEALTH + b"X-Pad: " + b"a" * 16384 + b"\r\n\r\n")
         assert status_of(read_until_closed(sock, timeout=5)) == 431
+    assert counted(server) == {"head_too_large": 2}
+
+
+def test_refusals_are_logged_at_most_once_a_minute(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An attack of many bad heads is a line a minute in the log, not one per head (the metric
+    counts each). A line from an earlier test may already fill this minute: at most one."""
+    server = serve(max_head_bytes=1024)
+    with caplog.at_level("WARNING", logger="server.http_protocol"):
+        for _ in range(5):
+            with connect(server) as sock:
+                sock.sendall(HEALTH + b"X-Pad: " + b"a" * 4096 + b"\r\n\r\n")
+                assert status_of(read_until_closed(sock, timeout=5)) == 431
+    lines = [r for r in caplog.records if "request head over" in r.getMessage()]
+    assert len(lines) <= 1, [r.getMessage() for r in lines]
+    assert counted(server) == {"head_too_large": 5}
 
 
 def test_a_flood_of_head_bytes_is_cut_off_early(serve: Serve) -> None:
@@ -133,6 +168,7 @@ def test_too_many_header_lines_get_431(serve: Serve) -> None:
         sock.sendall(HEALTH + b"X-A: b\r\n" * 5000 + b"\r\n")
         reply = read_until_closed(sock, timeout=5)
     assert status_of(reply) == 431
+    assert counted(server) == {"head_too_large": 1}
 
 
 def test_a_trickled_head_is_closed_at_the_head_timeout(serve: Serve) -> None:
@@ -164,6 +200,7 @@ def test_a_trickled_head_is_closed_at_the_head_timeout(serve: Serve) -> None:
     assert closed, "the trickled head was not cut off within 5 s"
     assert 0.9 <= elapsed < 3.0, elapsed
     assert reply == b"" or status_of(reply) == 408
+    assert counted(server) == {"head_timeout": 1}  # the slow but whole head was not refused
 
 
 def test_an_idle_connection_is_closed_quietly(serve: Serve) -> None:
@@ -172,6 +209,7 @@ def test_an_idle_connection_is_closed_quietly(serve: Serve) -> None:
         started = time.monotonic()
         assert read_until_closed(sock, timeout=5) == b""
         assert 0.9 <= time.monotonic() - started < 3.0
+    assert counted(server) == {"idle_before_first_request": 1}  # idle, not a refused head
 
 
 def test_keep_alive_is_reused_then_closed_when_idle(serve: Serve) -> None:
@@ -184,6 +222,7 @@ def test_keep_alive_is_reused_then_closed_when_idle(serve: Serve) -> None:
         idle_from = time.monotonic() - 0.2
         assert read_until_closed(sock, timeout=5) == b""
         assert 0.5 <= time.monotonic() - idle_from < 3.0  # the keep-alive, not the head timeout
+    assert counted(server) == {"idle_keepalive": 1}
 
 
 def _token(server: ServerThread) -> str:
@@ -232,10 +271,18 @@ def test_connections_past_the_cap_get_503_while_streams_go_on(serve: Serve) -> N
     assert status_of(reply) == 503
     assert b"retry-after: 5" in reply.lower()
     assert json.loads(reply.partition(b"\r\n\r\n")[2])["error"]["code"] == "over_capacity"
+    third.close()
+    wait_until_sync(lambda: len(connections) == 2, "the third connection is closed")
+    got = counted(server)  # the scrape itself is the third connection again
+    assert got.get("over_capacity") == 1 and not {"head_too_large", "head_timeout"} & set(got)
+    third = connect(server)
+    third.sendall(HEALTH + b"\r\n")
+    assert read_response(third)[0] == 200
     time.sleep(1.0)  # past both timeouts: the idle third is closed, the streams go on
     assert read_until_closed(third, timeout=1) == b""
     third.close()
-    assert len(connections) == 2
+    assert counted(server).get("idle_keepalive", 0) >= 1
+    wait_until_sync(lambda: len(connections) == 2, "the scrape's connection is closed")
     for sock in streams:
         _expect(sock, b": hb")
     with connect(server) as again:  # room again

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 import server.auth
+from server.metrics import Metrics
 from server.throttle import MemoryThrottle, Throttled
 from tests.support.server_harness import PASSWORD, MakeServer, assert_error
 
@@ -149,27 +150,96 @@ async def test_all_or_nothing_across_keys() -> None:
     assert len(t) == 1  # the refused request took no slot under "name"
 
 
-async def test_memory_is_bounded_and_active_counters_are_never_forgotten() -> None:
+async def test_memory_is_bounded_and_a_counter_near_its_limit_is_never_forgotten() -> None:
     clock = FakeClock()
-    t = MemoryThrottle(max_keys=100, window_s=60, clock=clock)
+    metrics = Metrics()
+    t = MemoryThrottle(max_keys=100, window_s=60, clock=clock, metrics=metrics)
     for _ in range(3):
         await t.reserve([("name:victim", 3)])
     for i in range(99):  # an attacker sprays names to flush the victim's counter
         clock.now += 0.01
         await t.reserve([(f"name:spray-{i}", 3)])
     assert len(t) == 100
-    with pytest.raises(Throttled) as exc:  # full of active windows: a new name waits
-        await t.reserve([("name:new", 3)])
-    assert 0 < exc.value.retry_after_s <= 60
-    with pytest.raises(Throttled):  # and the victim's counter is intact
-        await t.reserve([("name:victim", 3)])
+    # Full of active windows: a new name takes the place of the oldest single-attempt one
+    # (forgetting it gives back one guess), never of the victim's, nor is it refused.
+    await t.reserve([("name:new", 3)])
     assert len(t) == 100
+    assert evictions(metrics) == {"active": 1.0}
+    with pytest.raises(Throttled):  # the victim's counter is intact
+        await t.reserve([("name:victim", 3)])
+    await t.reserve([("name:spray-0", 3)])  # the evicted key starts afresh: one more guess
+    assert evictions(metrics) == {"active": 2.0}  # ... for which spray-1 made room
 
     clock.now += 60  # windows passed: old entries make room, one at a time
     for i in range(500):  # a steady 85 names a minute fits in 100 slots for good
         clock.now += 0.7
         await t.reserve([(f"name:later-{i}", 3)])
         assert len(t) <= 100
+    assert evictions(metrics) == {"active": 2.0, "passed": 500.0}
+    assert sample(metrics, "concord_throttle_full_refusals_total") == 0
+
+
+async def test_fails_closed_only_when_every_old_window_holds_several_attempts() -> None:
+    clock = FakeClock()
+    metrics = Metrics()
+    t = MemoryThrottle(max_keys=4, window_s=60, clock=clock, scan=8, metrics=metrics)
+    for key in ("a", "b", "c", "d"):
+        for _ in range(2):  # two attempts each: forgetting one would give back two guesses
+            await t.reserve([(key, 5)])
+        clock.now += 1
+    with pytest.raises(Throttled) as exc:
+        await t.reserve([("new", 5)])
+    assert exc.value.retry_after_s == pytest.approx(60 - 4)  # when "a" has passed
+    assert len(t) == 4 and sample(metrics, "concord_throttle_full_refusals_total") == 1
+    await t.reserve([("b", 5)])  # known keys are served as ever
+    clock.now += 56  # "a" has passed: the first to go, though "c" and "d" are older than "b"
+    await t.reserve([("new", 5)])
+    assert set(t.keys()) == {"b", "c", "d", "new"}
+    assert evictions(metrics) == {"passed": 1.0}
+
+
+async def test_room_is_made_all_or_none_and_never_from_the_request_s_own_keys() -> None:
+    clock = FakeClock()
+    t = MemoryThrottle(max_keys=3, window_s=60, clock=clock)
+    await t.reserve([("addr", 30), ("name:a", 5)])
+    await t.reserve([("name:a", 5)])  # two attempts: not evictable
+    await t.reserve([("addr", 30), ("name:b", 5)])  # addr holds two as well
+    with pytest.raises(Throttled):  # two new keys need two victims: only name:b is one
+        await t.reserve([("name:c", 5), ("addr:2", 30)])
+    assert set(t.keys()) == {"addr", "name:a", "name:b"}  # nothing was evicted for nothing
+    await t.reserve([("addr", 30), ("name:c", 5)])  # one new key: name:b makes room
+    assert set(t.keys()) == {"addr", "name:a", "name:c"}
+
+
+async def test_eviction_and_fail_closed_are_counted_in_metrics(make_server: MakeServer) -> None:
+    h = await make_server(login=False, throttle_max_keys=3, login_failures_per_minute=5)
+
+    async def sign_in(name: str) -> int:
+        r = await h.client.post("/auth/token", json={"username": name, "password": "bad"})
+        return r.status_code
+
+    # addr + name:alice + name:bob fill the table; carol evicts alice's single attempt.
+    assert [await sign_in(n) for n in ("alice", "bob", "carol")] == [401, 401, 401]
+    assert [await sign_in(n) for n in ("bob", "carol")] == [401, 401]  # two attempts each now
+    r = await h.client.post("/auth/token", json={"username": "dave", "password": "bad"})
+    assert_error(r, 429, "too_many_attempts")
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    text = (await h.get(None, "/metrics")).text
+    lines = text.splitlines()
+    assert 'concord_throttle_evictions_total{window="active"} 1.0' in lines
+    assert "concord_throttle_full_refusals_total 1.0" in lines
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def evictions(metrics: Metrics) -> dict[str, float]:
+    found = {}
+    for window in ("passed", "active"):
+        if value := sample(metrics, "concord_throttle_evictions_total", window=window):
+            found[window] = value
+    return found
 
 
 async def test_refund_gives_the_slot_back() -> None:

@@ -72,6 +72,9 @@ async def test_a_010_database_serves_its_data_and_takes_writes(tmp_path: Path) -
             # Sessions and passwords of 0.1.0 still work (and expired ones still do not).
             r = await c.post("/auth/refresh", json={"refresh_token": v010.REFRESH_TOKEN})
             assert r.status_code == 200, r.text
+            successor = r.json()["refresh_token"]  # the old token became a session (step 5)
+            r = await c.post("/auth/refresh", json={"refresh_token": successor})
+            assert r.status_code == 200, r.text
             r = await c.post("/auth/refresh", json={"refresh_token": "an-expired-refresh-token"})
             assert r.status_code == 401
             r = await c.post("/auth/token", json={"username": "bob", "password": v010.PASSWORD})
@@ -127,18 +130,21 @@ async def test_a_newer_database_is_refused_and_left_untouched(
     path = v010.make_server_db(tmp_path / "concord.db", now_ms()).path
     if meta_only:  # the version 0.1.0 kept, written by a newer server that only updated it
         with sqlite3.connect(path) as db:
-            db.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(DB_VERSION + 1),))
     else:
-        v010.set_version(path, 5, meta=True)
+        v010.set_version(path, DB_VERSION + 1, meta=True)
     before = schema_of(path)
     storage = SQLiteStorage(path, synchronous_full=False)
     with pytest.raises(DatabaseTooNew) as caught:
         await storage.open()
     await storage.close()
-    assert f"newer Concord server (schema 5; this server knows {DB_VERSION})" in str(caught.value)
-    assert (caught.value.found, caught.value.known) == (5, DB_VERSION)
+    newer = DB_VERSION + 1
+    assert f"newer Concord server (schema {newer}; this server knows {DB_VERSION})" in str(
+        caught.value
+    )
+    assert (caught.value.found, caught.value.known) == (newer, DB_VERSION)
     assert schema_of(path) == before  # no operations table: nothing was migrated
-    assert versions_of(path) == ((0, "5") if meta_only else (5, "5"))
+    assert versions_of(path) == ((0, str(newer)) if meta_only else (newer, str(newer)))
 
 
 def test_the_cli_reports_a_newer_database_without_a_traceback(tmp_path: Path) -> None:

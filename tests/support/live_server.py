@@ -19,6 +19,7 @@ import pytest
 
 from core import Client, ClientConfig
 from core.engine import EngineConfig
+from server import admin
 from server.app import create_app
 from server.auth import hash_password, now_ms
 from server.runner import ServerThread
@@ -81,10 +82,14 @@ class LiveServer:
             return (await c.get("/snapshot", params={"messages": 200}, headers=h)).json()
 
     def revoke_sessions(self) -> None:
-        """Every session of every account revoked, as an admin would: the next refresh fails."""
-        with sqlite3.connect(self.data_dir / "concord.db") as db:
-            db.execute("DELETE FROM tokens")
-        self.app.state.ctx.tokens._cache.clear()
+        """Every session of every account revoked, as an admin would (``concord-server user
+        revoke-sessions``, beside the running server): the next refresh fails, and the server
+        stops trusting access tokens within ``token_recheck_s``."""
+        db = self.data_dir / "concord.db"
+        with sqlite3.connect(db) as conn:
+            names = [r[0] for r in conn.execute("SELECT username FROM users")]
+        for name in names:
+            admin.revoke_sessions(db, name)
 
     def open_streams(self) -> int:
         return self.app.state.ctx.hub.total

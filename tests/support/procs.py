@@ -29,8 +29,15 @@ def free_port() -> int:
 class ServerProc:
     """``concord-server serve`` on a fixed loopback port, restartable on the same data."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, heartbeat: float = 1.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        heartbeat: float = 1.0,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.data_dir, self.port, self.heartbeat = data_dir, port or free_port(), heartbeat
+        self.extra = extra  # more ``serve`` flags (``--database``, ``--redis``, ...)
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -51,6 +58,7 @@ class ServerProc:
             str(self.heartbeat),
             "--log-level",
             "warning",
+            *self.extra,
             cwd=ROOT,
         )
         deadline = time.monotonic() + 20

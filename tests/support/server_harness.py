@@ -19,7 +19,7 @@ from server.auth import now_ms
 from server.context import AppContext
 from server.runner import ServerThread
 from server.settings import Settings
-from server.storage import SQLiteStorage
+from server.storage.factory import storage_for
 
 from .sse import SSEStream
 
@@ -282,9 +282,10 @@ def event_id(h: Harness, seq: int) -> str:
     return f"{h.epoch}:{seq}"
 
 
-async def add_accounts(path: Path, password_hash: str) -> dict[str, User]:
-    """Create alice, bob and carol in the database at ``path``; returns them (not signed in)."""
-    storage = SQLiteStorage(path, synchronous_full=False)
+async def add_accounts(database: str | Path, password_hash: str) -> dict[str, User]:
+    """Create alice, bob and carol in ``database`` (an SQLite file or a PostgreSQL URL); returns
+    them (not signed in)."""
+    storage = storage_for(database, durable=False)
     await storage.open()
     try:
         return {
