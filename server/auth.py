@@ -144,7 +144,7 @@ class Tokens:
 
     async def sign_in(self, user_id: int, username: str) -> Issued:
         """A new session with its first pair (generation 0)."""
-        secret = await self._successor_secret()
+        secret = await self._successor_secret()  # read once; the tokens' clock starts after
         now = now_ms()
         session = secrets.token_urlsafe(12)
         access = secrets.token_urlsafe(32)

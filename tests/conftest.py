@@ -10,6 +10,11 @@ import os
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No keyring unless a test installs one (tests.support.keyrings' ``ring``, or the real
+# gnome-keyring of test_credentials in a D-Bus session of its own): the developer's keyring is
+# never touched, and keyring's own choice (a chainer that may try an unreachable Secret
+# Service for a second per call, and answer nothing) never decides a test.
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
 # Plain asserts in support modules report like asserts in tests (before anything imports them).
 pytest.register_assert_rewrite("tests.support")

@@ -125,7 +125,7 @@ def rotate_refresh(
         sid, user_id, rotated_at, revoked_at, refresh_expires_at, access_expires, gen = row
         if revoked_at is not None:
             return Rotation(Rotated.INVALID, sid)
-        if now - rotated_at <= grace_ms and access_expires > now:
+        if now - rotated_at <= grace_ms:  # even if its access token expired: the same pair
             new = successor(sid, gen)  # the same successor: derived, never stored in clear
             _put_access(conn, user_id, sid, new)  # still there unless it expired
             user = _user(conn, user_id, access_expires, sid)

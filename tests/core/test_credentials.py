@@ -93,7 +93,7 @@ def test_refresh_token_round_trips_through_gnome_keyring(live_server, tmp_path: 
         f"{live_server.url} {tmp_path / 'dev'} {PASSWORD}"
     )
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"},  # the real one
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / ".local/share"),
         "XDG_RUNTIME_DIR": str(tmp_path / "xdg-run"),
