@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import redis.asyncio as aioredis
 
+from .background import stop_tasks
 from .pokes import PREFIX, OnPoke, OnWatching
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,7 @@ class RedisPokes:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:  # bounded: a shutdown never hangs on Redis
-            _, stuck = await asyncio.wait(self._tasks, timeout=2.0)
-            if stuck:
-                log.warning("pokes: %d task(s) did not stop in time", len(stuck))
+        await stop_tasks(self._tasks, "pokes")
         self._tasks = []
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()

@@ -30,11 +30,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from .background import STOP_TIMEOUT_S, stop_tasks
 from .metrics import Metrics
 from .stream_cap import Lease, too_many_streams
 
 log = logging.getLogger(__name__)
-CLOSE_TIMEOUT_S = 2.0
 
 PREFIX = "concord:streams:"
 BATCH = 1000  # commands per pipeline (a reconnect storm is sent in rounds of this many)
@@ -161,15 +161,10 @@ class RedisStreamCap:
 
     async def close(self) -> None:
         """Stop; this instance's streams stop counting at once (a shutdown says ``bye``)."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:  # bounded: a shutdown never hangs on Redis
-            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT_S)
-            if stuck:
-                log.warning("stream cap: %d task(s) did not stop in time", len(stuck))
+        await stop_tasks(self._tasks, "stream cap")
         self._tasks = []
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout(STOP_TIMEOUT_S):
                 await self.client.zrem(self.instances_key, self.instance)
 
     # --- the cap --------------------------------------------------------------------------------

@@ -215,28 +215,12 @@ class SQLiteStorage(Storage):
         return await self._read(op)
 
     async def changes_since(self, user_id: int, since: int, limit: int) -> list[StoredChange]:
-        def op(conn: sqlite3.Connection) -> list[StoredChange]:
-            rows = conn.execute(
-                "SELECT seq, payload FROM changes WHERE user_id=? AND seq>? ORDER BY seq LIMIT ?",
-                (user_id, since, limit),
-            ).fetchall()
-            return [StoredChange(user_id, seq, payload) for seq, payload in rows]
-
-        return await self._read(op)
+        return await self._read(_feed_page, user_id, since, limit)
 
     async def changes_since_many(self, wants: list[FeedPage]) -> dict[FeedPage, list[StoredChange]]:
         def op(conn: sqlite3.Connection) -> dict[FeedPage, list[StoredChange]]:
-            found: dict[FeedPage, list[StoredChange]] = {}
-            for user_id, since, limit in wants:  # one read transaction, in-process: cheap
-                rows = conn.execute(
-                    "SELECT seq, payload FROM changes WHERE user_id=? AND seq>? ORDER BY seq"
-                    " LIMIT ?",
-                    (user_id, since, limit),
-                ).fetchall()
-                found[(user_id, since, limit)] = [
-                    StoredChange(user_id, seq, payload) for seq, payload in rows
-                ]
-            return found
+            # One read transaction, in-process: a page query each is cheap.
+            return {want: _feed_page(conn, *want) for want in wants}
 
         return await self._read(op)
 
@@ -347,3 +331,13 @@ class SQLiteStorage(Storage):
         return await self._write(
             lambda conn: _domain.mark_read(self._feed(conn), user_id, conversation_id, seq, now)
         )
+
+
+def _feed_page(
+    conn: sqlite3.Connection, user_id: int, since: int, limit: int
+) -> list[StoredChange]:
+    rows = conn.execute(
+        "SELECT seq, payload FROM changes WHERE user_id=? AND seq>? ORDER BY seq LIMIT ?",
+        (user_id, since, limit),
+    ).fetchall()
+    return [StoredChange(user_id, seq, payload) for seq, payload in rows]

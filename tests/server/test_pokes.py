@@ -55,14 +55,21 @@ async def subscribers(pokes: RedisPokes, user_id: int) -> int:
         await client.aclose()
 
 
+async def until_subscribed(pokes: RedisPokes, counts: dict[int, int]) -> None:
+    """Until Redis counts these subscribers on the users' channels (a (un)subscribe is sent
+    within a read slice of the listener's)."""
+
+    async def settled() -> bool:
+        return all([await subscribers(pokes, u) == n for u, n in counts.items()])
+
+    await wait_until(settled, f"subscriptions {counts}")
+
+
 async def test_a_poke_reaches_only_instances_watching_that_user(pair) -> None:
     listener, writer, heard = pair
     listener.watch(7)
     await wait_until(lambda: listener.watching == {7}, "watching")
-    for _ in range(50):  # bounded: the SUBSCRIBE is on its way
-        if await subscribers(listener, 7) == 1:
-            break
-    assert await subscribers(listener, 7) == 1
+    await until_subscribed(listener, {7: 1})
     writer.publish({7: 42, 8: 9})
     await wait_until(lambda: heard.pokes == [(7, 42)], "the poke for user 7")
     assert listener.received == 1 and writer.published == 2
@@ -76,9 +83,7 @@ async def test_a_poke_reaches_only_instances_watching_that_user(pair) -> None:
 
     listener.unwatch(7)
     listener.watch(9)
-    for _ in range(50):
-        if await subscribers(listener, 7) == 0 and await subscribers(listener, 9) == 1:
-            break
+    await until_subscribed(listener, {7: 0, 9: 1})
     writer.publish({7: 50, 9: 1})
     await wait_until(lambda: heard.pokes[-1] == (9, 1), "the poke for user 9")
     assert (7, 50) not in heard.pokes
@@ -89,9 +94,7 @@ async def test_another_epochs_pokes_and_junk_are_ignored(pair, redis_url: str) -
 
     listener, _, heard = pair
     listener.watch(3)
-    for _ in range(50):
-        if await subscribers(listener, 3) == 1:
-            break
+    await until_subscribed(listener, {3: 1})
     client = aioredis.Redis.from_url(redis_url)
     try:
         await client.publish(listener.channel(3), f"{EPOCH + 1}:99")
@@ -141,9 +144,7 @@ async def test_a_redis_outage_fails_nothing_and_subscriptions_come_back(
         await listener.start(EPOCH, heard)
         await writer.start(EPOCH, Heard())
         listener.watch(1)
-        for _ in range(50):
-            if await subscribers(listener, 1) == 1:
-                break
+        await until_subscribed(listener, {1: 1})
         writer.publish({1: 1})
         await wait_until(lambda: heard.pokes == [(1, 1)], "a poke before the outage")
     try:
