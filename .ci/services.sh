@@ -7,9 +7,10 @@
 #
 # PostgreSQL: a throwaway cluster (fsync off) in $CONCORD_SERVICES_DIR/pg, owned by an
 # unprivileged user when run as root (initdb refuses root), on 127.0.0.1:25432 with trust auth,
-# a role `concord` (CREATEDB: the tests make a database per test module) and a database
-# `concord_test`. Redis: 127.0.0.1:26379, no persistence. Ports stay below 32768 (higher ones
-# collide with the ephemeral range). Starting twice reuses what is already running.
+# a role `concord` (CREATEDB: the tests make a database per test module), a database
+# `concord_test`, and pg_stat_statements preloaded (a cluster running without it is restarted).
+# Redis: 127.0.0.1:26379, no persistence. Ports stay below 32768 (higher ones collide with the
+# ephemeral range). Starting twice reuses what is already running.
 
 CONCORD_SERVICES_DIR=${CONCORD_SERVICES_DIR:-/tmp/concord-services}
 CONCORD_PG_PORT=${CONCORD_PG_PORT:-25432}
@@ -56,11 +57,20 @@ _concord_pg_start() {
       return 1
     }
   fi
-  if ! _concord_as_owner "$bin/pg_ctl" status -D "$pgdir" >/dev/null 2>&1; then
-    _concord_as_owner "$bin/pg_ctl" start -D "$pgdir" -w -t 60 -l "$pgdir/server.log" \
-      -o "-c listen_addresses=127.0.0.1 -p $CONCORD_PG_PORT -c unix_socket_directories=$pgdir \
-          -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-          -c max_connections=300" >/dev/null || {
+  # pg_stat_statements: tests/bench/cross_instance.py counts statements per delivered change.
+  local opts="-c listen_addresses=127.0.0.1 -p $CONCORD_PG_PORT -c unix_socket_directories=$pgdir \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+    -c shared_preload_libraries=pg_stat_statements"
+  local action=start
+  if _concord_as_owner "$bin/pg_ctl" status -D "$pgdir" >/dev/null 2>&1; then
+    # Running: reuse it, unless an older start left pg_stat_statements out.
+    "$bin/psql" -h 127.0.0.1 -p "$CONCORD_PG_PORT" -U postgres -d postgres -qtAc \
+      "SHOW shared_preload_libraries" 2>/dev/null | grep -q pg_stat_statements && action=""
+    [ -n "$action" ] && action=restart
+  fi
+  if [ -n "$action" ]; then
+    _concord_as_owner "$bin/pg_ctl" "$action" -D "$pgdir" -w -t 60 -m fast \
+      -l "$pgdir/server.log" -o "$opts" >/dev/null || {
       tail -n 20 "$pgdir/server.log" >&2
       return 1
     }

@@ -54,6 +54,7 @@ _NEVER = [
     "psycopg_c",
     "psycopg_pool",
     "redis",
+    "hiredis",
     "server.storage.postgres",
 ]
 EXCLUDES_APP = _NEVER

@@ -93,6 +93,16 @@ class FeedHub:
         self._sending: set[Subscription] = set()
         self.shutting_down = False
 
+    @property
+    def pending_wakes(self) -> int:
+        """Entries in the deadline heap (a replaced deadline's stays until it comes up)."""
+        return len(self._timers)
+
+    @property
+    def sends_in_progress(self) -> int:
+        """Streams whose send the ticker times."""
+        return len(self._sending)
+
     def schedule(self, sub: Subscription, deadline: float) -> None:
         """Wake ``sub`` at loop time ``deadline`` (within the ticker's interval). An entry
         whose deadline was replaced stays in the heap until due, then is skipped."""

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +30,8 @@ from redis.asyncio.client import Pipeline
 
 from .background import STOP_TIMEOUT_S, stop_tasks
 from .metrics import Metrics
+from .redis_outage import RedisOutage
 from .stream_cap import Lease, too_many_streams
-
-log = logging.getLogger(__name__)
 
 PREFIX = "concord:streams:"
 BATCH = 1000  # commands per pipeline (a reconnect storm is sent in rounds of this many)
@@ -131,19 +128,22 @@ class RedisStreamCap:
         self.live_ms = int(3 * heartbeat_s * 1000)  # a silent instance counts this long
         self.prefix = prefix
         self.hash_ttl_ms = int(hash_ttl_s * 1000)  # garbage bound; streams end long before
-        self.retry_s = retry_s
-        self.metrics = metrics
+        self.outage = RedisOutage(
+            "streams", "stream cap", "the cap holds per instance", retry_s, metrics
+        )
         self.instance = secrets.token_hex(8)
         self.instances_key = f"{prefix}instances"
         self._counts: dict[int, int] = {}  # this instance's streams (and opens in flight)
         self._dirty: set[int] = set()  # users whose count in Redis may be wrong
         self._ops: list[_Op] = []
         self._queued = asyncio.Event()
-        self._down_until = 0.0
         self._flushes = 0  # exact counts written so far (see acquire)
         self._tasks: list[asyncio.Task[None]] = []
-        self.fallbacks = 0  # opens decided on this instance's count alone
-        self.errors = 0
+
+    @property
+    def fallbacks(self) -> int:
+        """Opens decided on this instance's count alone."""
+        return self.outage.fallbacks
 
     def user_key(self, user_id: int) -> str:
         return f"{self.prefix}user:{user_id}"
@@ -174,7 +174,7 @@ class RedisStreamCap:
         if held >= self.limit:
             raise too_many_streams()  # this instance alone holds the cap already
         self._counts[user_id] = held + 1  # in flight: a concurrent open here sees it
-        if self._up():
+        if self.outage.up():
             key = self.user_key(user_id)
             args = (self.instance, self.limit, self.live_ms, self.hash_ttl_ms)
 
@@ -206,7 +206,7 @@ class RedisStreamCap:
 
     def _release(self, user_id: int) -> None:
         self._uncount(user_id)
-        if not self._up() or user_id in self._dirty:
+        if not self.outage.up() or user_id in self._dirty:
             self._dirty.add(user_id)
             return
         key = self.user_key(user_id)
@@ -225,20 +225,9 @@ class RedisStreamCap:
 
     # --- Redis ----------------------------------------------------------------------------------
 
-    def _up(self) -> bool:
-        return time.monotonic() >= self._down_until
-
     def _fallback(self, user_id: int) -> None:
         self._dirty.add(user_id)
-        self.fallbacks += 1
-        if self.metrics is not None:
-            self.metrics.shared_limits_fallbacks.labels("streams").inc()
-
-    def _failed(self, exc: BaseException) -> None:
-        self.errors += 1
-        if self._down_until == 0.0:
-            log.warning("stream cap: Redis unreachable, the cap holds per instance: %s", exc)
-        self._down_until = time.monotonic() + self.retry_s
+        self.outage.fell_back()
 
     def _enqueue(self, op: _Op) -> None:
         self._ops.append(op)
@@ -278,7 +267,7 @@ class RedisStreamCap:
                         op.add(pipe)
                     results = await pipe.execute(raise_on_error=False)
             except Exception as exc:  # redis.exceptions.RedisError, OSError: Redis is away
-                self._failed(exc)
+                self.outage.failed(exc)
                 results = [exc] * len(batch)
             for op, result in zip(batch, results, strict=False):
                 failed = isinstance(result, Exception)
@@ -297,9 +286,7 @@ class RedisStreamCap:
 
             lost = await self._submit(None, add)
             if lost is not None:
-                if self._down_until:
-                    log.info("stream cap: Redis is back, the cap is shared again")
-                    self._down_until = 0.0
+                self.outage.answered()
                 if int(lost):
                     self._dirty.update(self._counts)
                 if self._dirty:

@@ -7,18 +7,15 @@ a plain install never import redis. ``redis_client`` makes the client both share
 from __future__ import annotations
 
 import itertools
-import logging
 import secrets
-import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio import Redis
 
 from .metrics import Metrics
+from .redis_outage import RedisOutage
 from .throttle import WINDOW_S, MemoryThrottle, Reservation, Throttled
-
-log = logging.getLogger(__name__)
 
 
 def redis_client(url: str) -> Redis:
@@ -93,33 +90,24 @@ class RedisThrottle:
         self.prefix = prefix
         self.window_s = window_s
         self.known_ttl_s = known_ttl_s
-        self.retry_s = retry_s
         self.local = local or MemoryThrottle(window_s=window_s, metrics=metrics)
-        self.metrics = metrics
-        self.fallbacks = 0  # decisions taken by ``local`` because Redis was unreachable
+        self.outage = RedisOutage(
+            "sign_in", "sign-in throttle", "limits per instance", retry_s, metrics
+        )
         self._script = client.register_script(_RESERVE)
         self._name = secrets.token_hex(6)
         self._counter = itertools.count()
-        self._down_until = 0.0
+
+    @property
+    def fallbacks(self) -> int:
+        """Decisions taken by ``local`` because Redis was unreachable."""
+        return self.outage.fallbacks
 
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    def _up(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def _failed(self, exc: Exception) -> None:
-        if self._down_until == 0.0:
-            log.warning("sign-in throttle: Redis unreachable, limits per instance: %s", exc)
-        self._down_until = time.monotonic() + self.retry_s
-
-    def _fallback(self) -> None:
-        self.fallbacks += 1
-        if self.metrics is not None:
-            self.metrics.shared_limits_fallbacks.labels("sign_in").inc()
-
     async def reserve(self, limits: Sequence[tuple[str, int]]) -> Reservation:
-        if self._up():
+        if self.outage.up():
             token = f"{self._name}:{next(self._counter)}"
             try:
                 ok, value = await self._script(
@@ -127,15 +115,13 @@ class RedisThrottle:
                     args=[int(self.window_s * 1000), token, *(limit for _, limit in limits)],
                 )
             except Exception as exc:  # redis.exceptions.RedisError, OSError: Redis is away
-                self._failed(exc)
+                self.outage.failed(exc)
             else:
-                if self._down_until:
-                    log.info("sign-in throttle: Redis is back, limits shared again")
-                    self._down_until = 0.0
+                self.outage.answered()
                 if not ok:
                     raise Throttled(int(value) / 1000)
                 return Reservation(tuple(key for key, _ in limits), int(value) / 1000, token)
-        self._fallback()
+        self.outage.fell_back()
         return await self.local.reserve(limits)
 
     async def refund(self, reservation: Reservation) -> None:
@@ -148,22 +134,22 @@ class RedisThrottle:
                     pipe.zrem(self._key(key), reservation.token)
                 await pipe.execute()
         except Exception as exc:  # the slot stays taken until its minute passes
-            self._failed(exc)
+            self.outage.failed(exc)
 
     async def remember(self, key: str) -> None:
         await self.local.remember(key)
-        if self._up():
+        if self.outage.up():
             try:
                 await self.client.set(self._key(key), b"1", ex=int(self.known_ttl_s))
             except Exception as exc:
-                self._failed(exc)
+                self.outage.failed(exc)
 
     async def known(self, key: str) -> bool:
-        if self._up():
+        if self.outage.up():
             try:
                 return bool(await self.client.exists(self._key(key)))
             except Exception as exc:
-                self._failed(exc)
+                self.outage.failed(exc)
         return await self.local.known(key)
 
 

@@ -80,8 +80,12 @@ class FeedWriter:
                 self.conn.execute(
                     "UPDATE feeds SET min_retained=? WHERE user_id=?", (new_min, user_id)
                 )
-        self.conn.executemany("INSERT INTO changes VALUES (?, ?, ?)", inserts)
+        self.insert_changes(inserts)
         return seqs
+
+    def insert_changes(self, rows: list[tuple[int, int, bytes]]) -> None:
+        """Store ``(user_id, seq, payload)`` rows (an engine may do it in one statement)."""
+        self.conn.executemany("INSERT INTO changes VALUES (?, ?, ?)", rows)
 
     def result(self, value: object) -> WriteResult:
         return WriteResult(value, self.appended)

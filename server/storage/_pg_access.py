@@ -58,6 +58,15 @@ class PgFeedWriter(FeedWriter):
             )
         return super().append_many(kind, entity_id, version, data_by_user, ts)
 
+    def insert_changes(self, rows: list[tuple[int, int, bytes]]) -> None:
+        """One statement for every recipient (a 1,000-member write was 1,000 INSERTs)."""
+        if rows:
+            users, seqs, payloads = zip(*rows, strict=True)
+            self.conn.raw.execute(
+                "INSERT INTO changes SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])",
+                (list(users), list(seqs), list(payloads)),
+            )
+
 
 def lock_conversation(conn: QmarkConnection, conversation_id: str) -> None:
     """Serialise the writes to one conversation (as SQLite's single writer does): the domain

@@ -9,6 +9,8 @@ Loopback only; every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import os
 import resource
 import secrets
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -233,3 +236,19 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    """A benchmark's summary for ``scale.py`` (nothing when ``path`` is empty); NaN as null."""
+    if path:
+        Path(path).write_text(json.dumps(_no_nan(payload), indent=1) + "\n")
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value

@@ -8,6 +8,7 @@ of the 3,000 streams received it, as seen by the load client (this process; raw 
 shares the cores with the server). Also the server process's own CPU per delivered event.
 
     nice -n 5 python tests/bench/broadcast.py [--members 1000] [--devices 3] [--broadcasts 100]
+        [--json F]
 
 Target (issue 13): last subscriber p99 ≤ 250 ms over at least 100 broadcasts.
 """
@@ -30,6 +31,7 @@ from _streams import (
     open_streams,
     pct,
     raise_nofile,
+    write_json,
 )
 
 MARK = re.compile(rb"bcast-(\d+)\b")
@@ -66,6 +68,7 @@ async def main() -> None:
     ap.add_argument("--devices", type=int, default=3)
     ap.add_argument("--broadcasts", type=int, default=100)
     ap.add_argument("--heartbeat", type=float, default=15.0)
+    ap.add_argument("--json", default="", help="also write the summary to this file")
     args = ap.parse_args()
     raise_nofile()
     dep = await make_data(args.members, args.devices)
@@ -138,6 +141,21 @@ async def main() -> None:
     print(
         f"lost deliveries: {lost}; server CPU {cpu / wall * 100:.0f} % of a core over "
         f"{wall:.1f} s, {cpu / max(1, delivered) * 1e6:.0f} µs per delivered event"
+    )
+    write_json(
+        args.json,
+        {
+            "members": args.members,
+            "streams": n,
+            "broadcasts": args.broadcasts,
+            "lost": lost,
+            "last_p50_ms": pct(latencies, 50),
+            "last_p99_ms": pct(latencies, 99),
+            "last_max_ms": max(latencies, default=float("nan")),
+            "target_p99_ms": P99_TARGET_MS,
+            "post_p99_ms": pct(commits, 99),
+            "cpu_us_per_event": cpu / max(1, delivered) * 1e6,
+        },
     )
 
 

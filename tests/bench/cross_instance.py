@@ -13,16 +13,17 @@ without a cross-instance hop), and, if ``--broadcast-devices`` > 0, the 1,000-me
 broadcast of ``broadcast.py`` (3 devices each) with half the users streaming from A and half
 from B.
 
-Counted per window: the two server processes' own CPU (``/proc``) and RSS; Redis commands from
-``INFO commandstats`` deltas (``info`` itself excluded) of a private ``redis-server`` started for
-the run (``--shared-redis``: the test one, whose counts include whatever else uses it);
-PostgreSQL transactions and rows from ``pg_stat_database`` for the benchmark's own database
-(``pg_stat_statements`` needs ``shared_preload_libraries``, which the test cluster does not set:
-transactions, not statements, are counted). Each count is the write window's less the rate of an
-idle window of the same length just before it (heartbeats, stream-cap refreshes).
+Counted per window (``_engine_counts.py``): the two server processes' own CPU (``/proc``) and
+RSS; Redis commands from ``INFO commandstats`` of a private ``redis-server`` started for the run
+(``--shared-redis``: the test one, whose counts include whatever else uses it); for the
+benchmark's own database, PostgreSQL transactions and rows from ``pg_stat_database`` and
+statements (queries apart from transaction control) from ``pg_stat_statements``, which
+``.ci/services.sh`` preloads and the run creates as ``--pg-superuser``. Each count is the write
+window's less the rate of an idle window of the same length just before it (heartbeats,
+stream-cap refreshes).
 
     eval "$(.ci/services.sh start)"
-    nice -n 5 python tests/bench/cross_instance.py [--levels 1,100,1000] [--writes 200]
+    nice -n 5 python tests/bench/cross_instance.py [--levels 1,100,1000] [--writes 200] [--json F]
 
 Uses ``CONCORD_TEST_POSTGRES_URL`` (a role that may CREATE DATABASE: the benchmark makes and
 drops its own) and, with ``--shared-redis``, ``CONCORD_TEST_REDIS_URL`` (keys and channels under
@@ -44,11 +45,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
 import redis
+from _engine_counts import Counters, net
 from _streams import (
     Deployment,
     Server,
@@ -61,6 +64,7 @@ from _streams import (
     pct,
     raise_nofile,
     rss_kib,
+    write_json,
 )
 
 from tests.support.services import private_redis  # _streams put the repository on sys.path
@@ -92,51 +96,6 @@ class Receipts:
             got.append(now)
             if len(got) >= self.expected:
                 self.event(i).set()
-
-
-class Counters:
-    """Redis commands and PostgreSQL transactions/rows, read before and after a window."""
-
-    def __init__(self, redis_url: str, pg_url: str, dbname: str) -> None:
-        self.redis = redis.Redis.from_url(redis_url)
-        self.pg_url, self.dbname = pg_url, dbname
-
-    def redis_calls(self) -> dict[str, int]:
-        stats = self.redis.info("commandstats")
-        return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
-
-    def pg(self) -> dict[str, int]:
-        with psycopg.connect(self.pg_url, autocommit=True) as c:
-            row = c.execute(
-                "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_deleted, "
-                "tup_fetched FROM pg_stat_database WHERE datname = %s",
-                (self.dbname,),
-            ).fetchone()
-        assert row is not None
-        return dict(zip(("xacts", "inserted", "updated", "deleted", "fetched"), row, strict=True))
-
-    async def snapshot(self) -> tuple[float, dict[str, int]]:
-        """After a quiet 11 s (an idle backend flushes its statistics within 10 s, PG 15): the
-        time, and Redis command counts with PostgreSQL's under ``pg:`` names."""
-        await asyncio.sleep(11.0)
-        redis_calls, pg = await asyncio.to_thread(lambda: (self.redis_calls(), self.pg()))
-        return time.monotonic(), redis_calls | {f"pg:{k}": v for k, v in pg.items()}
-
-
-def net(
-    s0: tuple[float, dict[str, int]],
-    s1: tuple[float, dict[str, int]],
-    s2: tuple[float, dict[str, int]],
-) -> dict[str, int]:
-    """Counts over s1 → s2 less the idle rate of s0 → s1 (heartbeats, stream-cap refreshes)."""
-    scale = (s2[0] - s1[0]) / (s1[0] - s0[0])
-    idle, busy = delta(s0[1], s1[1]), delta(s1[1], s2[1])
-    out = {k: round(v - idle.get(k, 0) * scale) for k, v in busy.items()}
-    return {k: v for k, v in out.items() if v > 0}
-
-
-def delta(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    return {k: v - a.get(k, 0) for k, v in b.items() if v - a.get(k, 0) and k != "info"}
 
 
 @dataclass
@@ -269,6 +228,13 @@ def report(r: Result, servers: dict[str, Server]) -> None:
         f"{x.get('deleted', 0)}, fetched {x.get('fetched', 0)} "
         f"({(x.get('inserted', 0) + x.get('updated', 0)) / r.writes:.0f} written per write)"
     )
+    if "queries" in x or "tx_control" in x:
+        q = x.get("queries", 0)
+        print(
+            f"  PostgreSQL statements: {q} queries = {q / r.writes:.1f} per write, "
+            f"{q / max(1, delivered):.3f} per delivered change; plus {x.get('tx_control', 0)} "
+            "BEGIN/SET TRANSACTION/COMMIT"
+        )
 
 
 def with_db(url: str, dbname: str) -> str:
@@ -277,7 +243,9 @@ def with_db(url: str, dbname: str) -> str:
 
 
 async def bench(args: argparse.Namespace, admin_url: str, db_url: str, redis_url: str) -> None:
-    counters = Counters(redis_url, admin_url, urlsplit(db_url).path.lstrip("/"))
+    counters = Counters(redis_url, admin_url, db_url, args.pg_superuser)
+    if counters.statements_missing:
+        print(f"PostgreSQL statements not counted: {counters.statements_missing}")
     levels = sorted(int(x) for x in args.levels.split(","))
     devices = max(1, args.broadcast_devices)
     t0 = time.monotonic()
@@ -361,20 +329,44 @@ async def bench(args: argparse.Namespace, admin_url: str, db_url: str, redis_url
     )
     print(
         f"{'run':>28} | {'subs':>5} | {'p50':>6} {'p99':>6} {'max':>6} {'target':>7} | "
-        f"{'last p99':>8} | {'ans p99':>7} | {'redis/chg':>9} {'pg tx/chg':>9} | "
+        f"{'last p99':>8} | {'ans p99':>7} | {'redis/chg':>9} {'pg q/chg':>8} {'pg tx/chg':>9} | "
         f"{'µs CPU/delivery A+B':>19}"
     )
-    for r in results:
-        delivered = r.writes * r.subscribers - r.lost
-        tgt = f"≤ {P99_TARGET_MS:g}" if r.label == LABEL and r.subscribers >= 1000 else "-"
+    rows = [summary(r) for r in results]
+    for x in rows:
+        tgt = f"≤ {x['target_p99_ms']:g}" if x["target_p99_ms"] else "-"
+        q = x["pg_queries_per_change"]
         print(
-            f"{r.label[:28]:>28} | {r.subscribers:>5} | {pct(r.all_ms, 50):>6.1f} "
-            f"{pct(r.all_ms, 99):>6.1f} {max(r.all_ms, default=float('nan')):>6.1f} {tgt:>7} | "
-            f"{pct(r.last_ms, 99):>8.1f} | {pct(r.answered_ms, 99):>7.1f} | "
-            f"{sum(r.redis.values()) / max(1, delivered):>9.3f} "
-            f"{r.pg.get('xacts', 0) / max(1, delivered):>9.3f} | "
-            f"{sum(r.cpu.values()) / max(1, delivered) * 1e6:>19.0f}"
+            f"{x['run'][:28]:>28} | {x['subscribers']:>5} | {x['p50_ms']:>6.1f} "
+            f"{x['p99_ms']:>6.1f} {x['max_ms']:>6.1f} {tgt:>7} | "
+            f"{x['last_p99_ms']:>8.1f} | {x['answered_p99_ms']:>7.1f} | "
+            f"{x['redis_per_change']:>9.3f} {'n/a' if q is None else f'{q:.3f}':>8} "
+            f"{x['pg_transactions_per_change']:>9.3f} | {x['cpu_us_per_delivery']:>19.0f}"
         )
+    write_json(args.json, {"heartbeat_s": args.heartbeat, "runs": rows})
+
+
+def summary(r: Result) -> dict[str, Any]:
+    """One run's figures: the summary table's row, and what ``--json`` writes."""
+    delivered = max(1, r.writes * r.subscribers - r.lost)
+    has_queries = "queries" in r.pg or "tx_control" in r.pg
+    return {
+        "run": r.label,
+        "subscribers": r.subscribers,
+        "writes": r.writes,
+        "lost": r.lost,
+        "p50_ms": pct(r.all_ms, 50),
+        "p99_ms": pct(r.all_ms, 99),
+        "max_ms": max(r.all_ms, default=float("nan")),
+        "target_p99_ms": P99_TARGET_MS if r.label == LABEL and r.subscribers >= 1000 else None,
+        "last_p99_ms": pct(r.last_ms, 99),
+        "answered_p99_ms": pct(r.answered_ms, 99),
+        "post_p99_ms": pct(r.post_ms, 99),
+        "redis_per_change": sum(r.redis.values()) / delivered,
+        "pg_queries_per_change": r.pg.get("queries", 0) / delivered if has_queries else None,
+        "pg_transactions_per_change": r.pg.get("xacts", 0) / delivered,
+        "cpu_us_per_delivery": sum(r.cpu.values()) / delivered * 1e6,
+    }
 
 
 async def main() -> None:
@@ -390,6 +382,12 @@ async def main() -> None:
         help="skip the control run (the largest level with its streams on the writer's instance)",
     )
     ap.add_argument("--heartbeat", type=float, default=15.0)
+    ap.add_argument(
+        "--pg-superuser",
+        default="postgres",
+        help="creates pg_stat_statements and reads it (trust auth in the test cluster)",
+    )
+    ap.add_argument("--json", default="", help="also write the summary to this file")
     ap.add_argument(
         "--shared-redis",
         dest="own_redis",

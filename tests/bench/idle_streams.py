@@ -10,6 +10,7 @@ open and a settle time has passed, the server's own CPU is read from ``/proc/<pi
 (RSS now - RSS with no stream) / N.
 
     nice -n 5 python tests/bench/idle_streams.py [--streams 1000,5000,10000] [--window 20]
+        [--json F]
 
 Targets (issue 13): ≤ 3 % of a core and ≤ 45 KiB per stream at 5,000 streams.
 """
@@ -20,7 +21,15 @@ import argparse
 import asyncio
 import time
 
-from _streams import Server, cpu_seconds, install_uvloop, make_data, open_streams, raise_nofile
+from _streams import (
+    Server,
+    cpu_seconds,
+    install_uvloop,
+    make_data,
+    open_streams,
+    raise_nofile,
+    write_json,
+)
 from _streams import rss_kib as rss
 
 DEVICES_PER_USER = 2
@@ -34,6 +43,7 @@ async def main() -> None:
     ap.add_argument("--window", type=float, default=20.0, help="CPU window, seconds")
     ap.add_argument("--heartbeat", type=float, default=15.0)
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the last open")
+    ap.add_argument("--json", default="", help="also write the summary to this file")
     args = ap.parse_args()
     steps = sorted(int(x) for x in args.streams.split(","))
     nofile = raise_nofile()
@@ -95,6 +105,25 @@ async def main() -> None:
         ct = f"≤ {CPU_TARGET[n]:g}" if n in CPU_TARGET else "-"
         mt = f"≤ {RSS_TARGET[n]:g}" if n in RSS_TARGET else "-"
         print(f"{n:>8} | {c:>10.2f} {ct:>7} | {m:>10.1f} {mt:>7} | {us:>13.0f}")
+    write_json(
+        args.json,
+        {
+            "heartbeat_s": args.heartbeat,
+            "no_stream_cpu_pct": idle0,
+            "no_stream_rss_kib": rss0,
+            "steps": [
+                {
+                    "streams": n,
+                    "cpu_pct": c,
+                    "cpu_target_pct": CPU_TARGET.get(n),
+                    "kib_per_stream": m,
+                    "kib_target": RSS_TARGET.get(n),
+                    "us_per_heartbeat": us,
+                }
+                for n, c, m, us, _ in rows
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

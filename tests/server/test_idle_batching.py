@@ -128,12 +128,12 @@ async def test_ticker_wakes_what_is_due_and_times_only_sends_in_progress() -> No
         hub.schedule(sub, 10.0 + i)
     hub.schedule(subs[0], 10.0)  # the same deadline again: no second entry
     hub.schedule(subs[1], 500.0)  # moved later: its old entry is skipped when it comes up
-    assert len(hub._timers) == 101
+    assert hub.pending_wakes == 101
     hub.tick(10.5)
     assert [s for s in subs if s.wake.is_set()] == [subs[0]]
     hub.tick(15.0)
     assert {i for i, s in enumerate(subs) if s.wake.is_set()} == {0, 2, 3, 4, 5}
-    assert len(hub._timers) == 95
+    assert hub.pending_wakes == 95
     hub.unsubscribe(subs[6])
     hub.tick(16.0)
     assert not subs[6].wake.is_set()
@@ -143,13 +143,14 @@ async def test_ticker_wakes_what_is_due_and_times_only_sends_in_progress() -> No
 
     task = asyncio.ensure_future(blocked())
     hub.begin_send(subs[50], task, 20.0)
+    assert hub.sends_in_progress == 1
     hub.tick(45.0, send_timeout=30.0)
     assert not task.cancelled() and not subs[50].send_expired
     hub.tick(51.0, send_timeout=30.0)
     await asyncio.sleep(0)
     assert task.cancelled() and subs[50].send_expired
     hub.end_send(subs[50])
-    assert not hub._sending
+    assert hub.sends_in_progress == 0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -122,6 +122,14 @@ async def test_a_confirmed_subscription_is_reported(redis_url: str) -> None:
         await pokes.close()
 
 
+def test_the_scale_extra_parses_replies_with_hiredis() -> None:
+    """``concord[scale]`` brings hiredis, which redis-py then uses: its pure-Python parser was
+    ~40 % of a receiving instance's loop in tests/bench/cross_instance.py."""
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE
+
+
 def test_no_redis_means_no_pokes_and_a_bad_url_says_so() -> None:
     assert isinstance(pokes_for(None), NoPokes)
     assert isinstance(pokes_for(""), NoPokes)

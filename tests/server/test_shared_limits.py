@@ -229,9 +229,16 @@ async def caps(redis_url: str, prefix: str) -> AsyncIterator[Callable[..., Redis
     """``caps(limit, heartbeat_s=…)``: a started instance's cap; all closed afterwards."""
     made: list[RedisStreamCap] = []
 
-    def make(limit: int, heartbeat_s: float = 15.0, url: str = redis_url) -> RedisStreamCap:
+    def make(
+        limit: int, heartbeat_s: float = 15.0, url: str = redis_url, metrics: Metrics | None = None
+    ) -> RedisStreamCap:
         cap = RedisStreamCap(
-            redis_client(url), limit, heartbeat_s=heartbeat_s, prefix=prefix, retry_s=0.05
+            redis_client(url),
+            limit,
+            heartbeat_s=heartbeat_s,
+            prefix=prefix,
+            retry_s=0.05,
+            metrics=metrics,
         )
         made.append(cap)
         return cap
@@ -301,8 +308,7 @@ async def test_redis_away_then_back_empty(caps, tmp_path: Path) -> None:
     service_url("CONCORD_TEST_REDIS_URL", "redis")  # redis-server is installed alongside
     url = f"redis://127.0.0.1:{free_port()}/0"
     metrics = Metrics()
-    one, two = caps(3, heartbeat_s=0.5, url=url), caps(3, heartbeat_s=0.5, url=url)
-    one.metrics = metrics
+    one, two = caps(3, 0.5, url, metrics), caps(3, heartbeat_s=0.5, url=url)
     with private_redis(int(url.rsplit(":", 1)[1].split("/")[0]), tmp_path):
         await one.start()
         await two.start()

@@ -1,0 +1,48 @@
+"""RedisOutage: what both shared limits do while Redis is away (server/redis_outage.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from server import redis_outage
+from server.metrics import Metrics
+from server.redis_outage import RedisOutage
+
+
+def test_an_outage_logs_once_backs_off_and_counts(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    outage = RedisOutage("streams", "stream cap", "the cap holds per instance", 30.0, metrics)
+    assert outage.up() and not outage.down
+    with caplog.at_level(logging.INFO, logger="server.redis_outage"):
+        outage.failed(ConnectionError("refused"))
+        outage.failed(ConnectionError("refused again"))
+        outage.fell_back()
+        outage.fell_back()
+        assert not outage.up()  # left alone for retry_s
+        assert outage.down
+        outage.answered()
+        outage.answered()  # no second "back" line
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("WARNING", "stream cap: Redis unreachable, the cap holds per instance: refused"),
+        ("INFO", "stream cap: Redis is back, shared again"),
+    ]
+    assert outage.up() and not outage.down
+    assert (outage.errors, outage.fallbacks) == (2, 2)
+    assert 'concord_shared_limits_fallbacks_total{limit="streams"} 2.0' in metrics.render().decode()
+
+
+def test_redis_is_tried_again_after_retry_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(redis_outage.time, "monotonic", lambda: now[0])
+    outage = RedisOutage("sign_in", "sign-in throttle", "limits per instance", 1.0)
+    outage.failed(OSError("down"))
+    now[0] += 0.99
+    assert not outage.up()
+    now[0] += 0.01
+    assert outage.up() and outage.down  # tried again, but no answer yet: still an outage
+    outage.failed(OSError("still down"))  # the back-off starts again from this failure
+    now[0] += 0.5
+    assert not outage.up()
