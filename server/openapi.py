@@ -12,10 +12,11 @@ from core import protocol as p
 
 from . import __version__
 
-# (method, path, summary, request type, response type, success status, public)
-ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
-    ("post", "/auth/token", "Sign in", p.TokenRequest, p.TokenResponse, 200, True),
+# (operationId, method, path, summary, request type, response type, success status, public)
+ENDPOINTS: list[tuple[str, str, str, str, type | None, type | None, int, bool]] = [
+    ("signIn", "post", "/auth/token", "Sign in", p.TokenRequest, p.TokenResponse, 200, True),
     (
+        "refreshSession",
         "post",
         "/auth/refresh",
         "Rotate: the refresh token is spent, a new pair comes back",
@@ -24,9 +25,19 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         200,
         True,
     ),
-    ("post", "/auth/logout", "End this session", None, p.LogoutResult, 200, False),
-    ("post", "/auth/logout-all", "End every session of the user", None, p.LogoutResult, 200, False),
+    ("signOut", "post", "/auth/logout", "End this session", None, p.LogoutResult, 200, False),
     (
+        "signOutEverywhere",
+        "post",
+        "/auth/logout-all",
+        "End every session of the user",
+        None,
+        p.LogoutResult,
+        200,
+        False,
+    ),
+    (
+        "getStreamTicket",
         "post",
         "/auth/stream-ticket",
         "A stream ticket: GET events?ticket= only (browsers' EventSource)",
@@ -35,11 +46,30 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         200,
         False,
     ),
-    ("get", "/events", "SSE change feed (text/event-stream)", None, None, 200, False),
-    ("get", "/changes", "Pull the change feed", None, p.ChangePage, 200, False),
-    ("get", "/snapshot", "Full state for a full sync", None, p.Snapshot, 200, False),
-    ("get", "/conversations", "List conversations", None, p.ConversationList, 200, False),
     (
+        "streamEvents",
+        "get",
+        "/events",
+        "SSE change feed (text/event-stream)",
+        None,
+        None,
+        200,
+        False,
+    ),
+    ("getChanges", "get", "/changes", "Pull the change feed", None, p.ChangePage, 200, False),
+    ("getSnapshot", "get", "/snapshot", "Full state for a full sync", None, p.Snapshot, 200, False),
+    (
+        "listConversations",
+        "get",
+        "/conversations",
+        "List conversations",
+        None,
+        p.ConversationList,
+        200,
+        False,
+    ),
+    (
+        "createConversation",
         "post",
         "/conversations",
         "Create (idempotent)",
@@ -49,6 +79,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "updateConversation",
         "patch",
         "/conversations/{conversation_id}",
         "Rename, pin, set members",
@@ -58,6 +89,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "deleteConversation",
         "delete",
         "/conversations/{conversation_id}",
         "Delete (tombstone)",
@@ -67,6 +99,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "listMessages",
         "get",
         "/conversations/{conversation_id}/messages",
         "Page of messages",
@@ -76,6 +109,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "sendMessage",
         "post",
         "/conversations/{conversation_id}/messages",
         "Send (idempotent)",
@@ -85,6 +119,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "editMessage",
         "patch",
         "/conversations/{conversation_id}/messages/{message_id}",
         "Edit (author only; idempotent with Idempotency-Key)",
@@ -94,6 +129,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "deleteMessage",
         "delete",
         "/conversations/{conversation_id}/messages/{message_id}",
         "Delete (author only; text erased, tombstone in the feed)",
@@ -103,6 +139,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "markRead",
         "post",
         "/conversations/{conversation_id}/read",
         "Mark read",
@@ -112,6 +149,7 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         False,
     ),
     (
+        "searchMessages",
         "get",
         "/search",
         "Search the caller's messages (every word, the last as a prefix; newest first)",
@@ -120,8 +158,9 @@ ENDPOINTS: list[tuple[str, str, str, type | None, type | None, int, bool]] = [
         200,
         False,
     ),
-    ("get", "/health", "Liveness", None, p.Health, 200, True),
+    ("getHealth", "get", "/health", "Liveness", None, p.Health, 200, True),
     (
+        "getMetrics",
         "get",
         "/metrics",
         "Prometheus metrics (text): the scrape token; with none configured, loopback only",
@@ -159,8 +198,64 @@ QUERY: dict[str, list[tuple[str, dict[str, Any], bool]]] = {
 }
 
 
+# OpenAPI links: what a success answer of an operation feeds into a next request, so that a
+# client (and schemathesis's stateful tests) can chain them. By source operationId: (link name,
+# target operationId, where the answer's values go). A target is ``path.<name>`` (a path
+# parameter) or ``body.<field>`` (merged into the request body); a value is a JSON pointer into
+# the answer's body.
+_CONV = {"path.conversation_id": "/conversation/id", "body.base_version": "/conversation/version"}
+_IN_CONV = {"path.conversation_id": "/conversation/id"}
+_MSG = {
+    "path.conversation_id": "/message/conversation_id",
+    "path.message_id": "/message/id",
+    "body.base_version": "/message/version",
+}
+_FOLLOW_CONVERSATION = [
+    ("RenameOrPin", "updateConversation", _CONV),
+    ("Delete", "deleteConversation", _CONV),
+    ("Send", "sendMessage", _IN_CONV),
+    ("ReadMessages", "listMessages", _IN_CONV),
+    ("MarkRead", "markRead", {**_IN_CONV, "body.seq": "/conversation/last_seq"}),
+]
+_FOLLOW_MESSAGE = [
+    ("Edit", "editMessage", _MSG),
+    ("Delete", "deleteMessage", _MSG),
+    (
+        "MarkRead",
+        "markRead",
+        {"path.conversation_id": "/message/conversation_id", "body.seq": "/message/seq"},
+    ),
+    ("ReadMessages", "listMessages", {"path.conversation_id": "/message/conversation_id"}),
+]
+_ROTATE = [("Refresh", "refreshSession", {"body.refresh_token": "/refresh_token"})]
+LINKS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+    "signIn": _ROTATE,
+    "refreshSession": _ROTATE,  # the spent token is refused: the new one must be used
+    "createConversation": _FOLLOW_CONVERSATION,
+    "updateConversation": _FOLLOW_CONVERSATION,  # the new version answers the next PATCH
+    "sendMessage": _FOLLOW_MESSAGE,
+    "editMessage": _FOLLOW_MESSAGE,
+}
+
+
+def links(op_id: str) -> dict[str, Any]:
+    """The ``links`` of ``op_id``'s success response, as OpenAPI runtime expressions."""
+    out: dict[str, Any] = {}
+    for name, target, values in LINKS[op_id]:
+        link: dict[str, Any] = {"operationId": target}
+        for where, pointer in values.items():
+            kind, field = where.split(".", 1)
+            expression = f"$response.body#{pointer}"
+            if kind == "path":
+                link.setdefault("parameters", {})[where] = expression
+            else:
+                link.setdefault("requestBody", {})[field] = expression
+        out[name] = link
+    return out
+
+
 def build() -> dict[str, Any]:
-    types = {t for e in ENDPOINTS for t in (e[3], e[4]) if t is not None} | {p.ErrorBody}
+    types = {t for e in ENDPOINTS for t in (e[4], e[5]) if t is not None} | {p.ErrorBody}
     types |= set(get_args(p.ChangeData))  # what a change's ``data`` holds, by kind
     _, components = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template="#/components/schemas/{name}"
@@ -176,8 +271,12 @@ def build() -> dict[str, Any]:
 
     error = {"description": "Error", "content": {"application/json": {"schema": ref(p.ErrorBody)}}}
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, req, resp, status, public in ENDPOINTS:
-        op: dict[str, Any] = {"summary": summary, "responses": {"4XX": error}}
+    for op_id, method, path, summary, req, resp, status, public in ENDPOINTS:
+        op: dict[str, Any] = {
+            "operationId": op_id,
+            "summary": summary,
+            "responses": {"4XX": error},
+        }
         if path == "/changes":
             op["responses"]["410"] = {
                 **error,
@@ -230,6 +329,8 @@ def build() -> dict[str, Any]:
             else {"text/event-stream" if path == "/events" else "text/plain": {}}
         )
         op["responses"][str(status)] = {"description": "OK", "content": content}
+        if op_id in LINKS:
+            op["responses"][str(status)]["links"] = links(op_id)
         if not public:
             op["security"] = [{"bearer": []}]
         if path == "/events":  # browsers: a stream ticket in the query instead

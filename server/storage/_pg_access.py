@@ -63,7 +63,8 @@ class PgFeedWriter(FeedWriter):
         if rows:
             users, seqs, payloads = zip(*rows, strict=True)
             self.conn.raw.execute(
-                "INSERT INTO changes SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])",
+                "INSERT INTO changes (user_id, seq, payload) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])",
                 (list(users), list(seqs), list(payloads)),
             )
 

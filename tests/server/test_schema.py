@@ -14,20 +14,25 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
-from schemathesis import AuthContext, Case
-from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis import Case
+from schemathesis.checks import CHECKS
 from schemathesis.openapi import from_dict
 from starlette.routing import Route
 
 from core import protocol as p
 from server import openapi
 from server.app import ROUTES
-from tests.support.live_server import PASSWORD, LiveServer, add_users
+from tests.support.live_server import LiveServer
+from tests.support.schema_auth import (
+    ALL_CHECKS,
+    fresh_idempotency_key,
+    prepare,
+    real_token,
+    schema_server,
+)
 from tests.support.server_harness import Harness, assert_error
 from tests.support.sse import SSEStream
 
-load_all_checks()
-ALL_CHECKS = CHECKS.get_all()  # every registered check, also any a later schemathesis adds
 # The built-in checks of 4.32; a renamed or dropped one fails the first test below.
 EXPECTED_CHECKS = {
     "not_a_server_error",
@@ -52,48 +57,15 @@ STREAM = p.API_PREFIX + "/events"
 # test checks that). Built at import, so that pytest gets one test per operation; schemathesis's
 # lazy ``from_fixture`` loader does not run under pytest 9 (it sets ``Function._nodeid``).
 schema = from_dict(openapi.build()).exclude(path=STREAM)
-# A valid cursor whose history is gone (another epoch, trimmed, ahead of the head) is the
-# documented ``410`` of ``GET changes``: like a 404, a state of the server that no schema can
-# know. Every other status stays as schemathesis expects it (a 400 or 422 is still a failure).
-_acceptance = schema.config.checks.positive_data_acceptance
-_acceptance.expected_statuses = [*_acceptance.expected_statuses, "410"]
+prepare(schema)  # the bearer auth; the 410 of a cursor whose history is gone
 TOKEN: dict[str, str] = {}  # alice's access token on the module's server
-STAND_IN = "Bearer alice"  # what the examples made at collection carry until the test runs
-
-
-@schema.auth(refresh_interval=None)
-class AliceToken:
-    """The bearer token, set through schemathesis so that it leaves it off the examples that
-    test a missing credential (and ``ignored_auth`` knows what to take away). The coverage
-    examples are made at collection, before the server exists: they get a stand-in, which the
-    test swaps for the real token."""
-
-    def get(self, case: Case, ctx: AuthContext) -> str:
-        return STAND_IN
-
-    def set(self, case: Case, data: str, ctx: AuthContext) -> None:
-        if case.headers is None:
-            case.headers = {}
-        case.headers["Authorization"] = data
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server for the module, signed in as alice (``TOKEN``)."""
-    data = tmp_path_factory.mktemp("schema-server")
-    add_users(data)
-    live = LiveServer(data, login_attempts_per_address=100_000)  # logout cases sign in anew
-    try:
-        r = httpx.post(
-            live.url + p.API_PREFIX + "/auth/token",
-            json={"username": "alice", "password": PASSWORD},
-        )
-        assert r.status_code == 200, r.text
-        TOKEN["alice"] = r.json()["access_token"]
+    with schema_server(tmp_path_factory.mktemp("schema-server"), TOKEN) as live:
         yield live
-    finally:
-        TOKEN.clear()
-        live.stop()
 
 
 def test_the_served_description_is_the_one_tested(server: LiveServer) -> None:
@@ -124,38 +96,9 @@ def test_the_served_description_is_the_one_tested(server: LiveServer) -> None:
 )
 def test_every_operation_matches_its_schema(case: Case, server: LiveServer) -> None:
     assert case.path != STREAM
-    if case.headers and case.headers.get("Authorization") == STAND_IN:
-        case.headers["Authorization"] = f"Bearer {session_for(case, server)}"
+    real_token(case, server, TOKEN)
     fresh_idempotency_key(case)
     case.call_and_validate(base_url=server.url, checks=ALL_CHECKS, timeout=20)
-
-
-def session_for(case: Case, server: LiveServer) -> str:
-    """Alice's token; a logout ends a session, so each logout case signs carol in anew (and
-    ``logout-all`` ends only carol's sessions, never the one the other cases use)."""
-    if not case.path.startswith(p.API_PREFIX + "/auth/logout"):
-        return TOKEN["alice"]
-    r = httpx.post(
-        server.url + p.API_PREFIX + "/auth/token",
-        json={"username": "carol", "password": PASSWORD},
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
-
-
-def fresh_idempotency_key(case: Case) -> None:
-    """An ``Idempotency-Key`` names one operation: a valid example that reused a key from an
-    earlier, different example would rightly get ``422 idempotency_key_reused`` (as the
-    Idempotency-Key draft requires), which no schema can describe. So each valid example gets
-    a key of its own; invalid ones keep theirs (any 4xx is right for them)."""
-    meta = case.meta
-    if (
-        case.headers
-        and "Idempotency-Key" in case.headers
-        and meta is not None
-        and meta.generation.mode.is_positive
-    ):
-        case.headers["Idempotency-Key"] = str(uuid.uuid4())
 
 
 # --- the disagreements schemathesis found (issue 12), each pinned down ---------------------------
