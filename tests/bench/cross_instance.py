@@ -51,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import redis
-from _engine_counts import Counters, net
+from _engine_counts import Counters, net, superuser_url
 from _streams import (
     Deployment,
     Server,
@@ -415,9 +415,20 @@ async def main() -> None:
     try:
         await bench(args, pg_url, with_db(pg_url, dbname), redis_url)
     finally:
-        with psycopg.connect(pg_url, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        drop_database(pg_url, superuser_url(pg_url, args.pg_superuser), dbname)
         stack.close()
+
+
+def drop_database(url: str, superuser: str, dbname: str) -> None:
+    """Drop the benchmark's database; as the superuser where it can connect: FORCE must end an
+    autovacuum worker busy on the fresh rows, which runs as the superuser."""
+    for attempt in (superuser, url):
+        try:
+            with psycopg.connect(attempt, autocommit=True, connect_timeout=5) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            return
+        except psycopg.OperationalError:
+            continue  # no superuser here: the benchmark's own role
 
 
 if __name__ == "__main__":

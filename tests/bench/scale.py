@@ -67,9 +67,10 @@ def run_part(name: str, quick: bool, out: Path) -> dict[str, Any] | None:
     t0 = time.monotonic()
     code = subprocess.run(cmd, cwd=HERE.parents[1], check=False).returncode
     print(f"######## {script}: exit {code} after {time.monotonic() - t0:.0f} s", flush=True)
-    if code != 0 or not out.exists():
+    if not out.exists():
         return None
-    result: dict[str, Any] = json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())  # written before any cleanup failed
+    result["exit"] = code
     return result
 
 
@@ -209,7 +210,7 @@ def main() -> None:
         rows += rows_broadcast(results["broadcast"], split)
     if cross:
         rows += rows_cross(cross)
-    failed = [p for p in wanted if results.get(p) is None]
+    failed = [p for p in wanted if results.get(p) is None or results[p]["exit"] != 0]
     print(
         f"\n== Step 10 benchmarks, one run ({time.monotonic() - t0:.0f} s"
         f"{', --quick: not comparable with the targets' if args.quick else ''})"
