@@ -58,15 +58,25 @@ _concord_pg_start() {
     }
   fi
   # pg_stat_statements: tests/bench/cross_instance.py counts statements per delivered change.
+  # Preloaded where the distribution ships it (Debian: in the server package itself).
+  local preload=""
+  [ -e "$bin/../lib/pg_stat_statements.so" ] &&
+    preload="-c shared_preload_libraries=pg_stat_statements"
   local opts="-c listen_addresses=127.0.0.1 -p $CONCORD_PG_PORT -c unix_socket_directories=$pgdir \
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-    -c shared_preload_libraries=pg_stat_statements"
-  local action=start
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $preload"
+  local action=start libs
   if _concord_as_owner "$bin/pg_ctl" status -D "$pgdir" >/dev/null 2>&1; then
     # Running: reuse it, unless an older start left pg_stat_statements out.
-    "$bin/psql" -h 127.0.0.1 -p "$CONCORD_PG_PORT" -U postgres -d postgres -qtAc \
-      "SHOW shared_preload_libraries" 2>/dev/null | grep -q pg_stat_statements && action=""
-    [ -n "$action" ] && action=restart
+    if ! libs=$("$bin/psql" -h 127.0.0.1 -p "$CONCORD_PG_PORT" -U postgres -d postgres -qtAc \
+      "SHOW shared_preload_libraries" 2>&1); then
+      echo "services: PostgreSQL runs in $pgdir but does not answer: $libs" >&2
+      return 1
+    fi
+    action=""
+    if [ -n "$preload" ] && [[ "$libs" != *pg_stat_statements* ]]; then
+      echo "services: restarting PostgreSQL in $pgdir to load pg_stat_statements" >&2
+      action=restart
+    fi
   fi
   if [ -n "$action" ]; then
     _concord_as_owner "$bin/pg_ctl" "$action" -D "$pgdir" -w -t 60 -m fast \

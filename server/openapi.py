@@ -202,7 +202,9 @@ QUERY: dict[str, list[tuple[str, dict[str, Any], bool]]] = {
 # client (and schemathesis's stateful tests) can chain them. By source operationId: (link name,
 # target operationId, where the answer's values go). A target is ``path.<name>`` (a path
 # parameter) or ``body.<field>`` (merged into the request body); a value is a JSON pointer into
-# the answer's body.
+# the answer's body. A link's ``requestBody`` is then an object of runtime expressions: OpenAPI
+# 3.0 allows a literal or one expression there, and reading expressions inside an object is
+# schemathesis's (and a human reader's) convention, not every tool's.
 _CONV = {"path.conversation_id": "/conversation/id", "body.base_version": "/conversation/version"}
 _IN_CONV = {"path.conversation_id": "/conversation/id"}
 _MSG = {
@@ -245,6 +247,7 @@ def links(op_id: str) -> dict[str, Any]:
         link: dict[str, Any] = {"operationId": target}
         for where, pointer in values.items():
             kind, field = where.split(".", 1)
+            assert kind in ("path", "body"), where
             expression = f"$response.body#{pointer}"
             if kind == "path":
                 link.setdefault("parameters", {})[where] = expression

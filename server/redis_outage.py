@@ -10,35 +10,37 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from .metrics import Metrics
 
-log = logging.getLogger(__name__)
-
 
 class RedisOutage:
-    """Whether to try Redis now, and the counts and log lines of its outages."""
+    """Whether to try Redis now, and the counts and log lines of its outages (on ``log``, the
+    limit's own logger: its lines keep their source)."""
 
     def __init__(
         self,
         label: str,
-        subject: str,
-        fallback: str,
+        log: logging.Logger,
+        messages: tuple[str, str],
         retry_s: float,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label = label  # the metric's ``limit`` label
-        self.subject = subject  # what the log lines are about
-        self.fallback = fallback  # what holds meanwhile, for the log line
+        self.log = log
+        self.unreachable, self.back = messages  # the outage's first and last log lines
         self.retry_s = retry_s
         self.metrics = metrics
+        self.clock = clock
         self.fallbacks = 0  # decisions taken by this instance alone
         self.errors = 0  # failed calls
         self._down_until = 0.0
 
     def up(self) -> bool:
         """Redis may be tried: it has not failed within the last ``retry_s``."""
-        return time.monotonic() >= self._down_until
+        return self.clock() >= self._down_until
 
     @property
     def down(self) -> bool:
@@ -48,12 +50,12 @@ class RedisOutage:
     def failed(self, exc: BaseException) -> None:
         self.errors += 1
         if not self.down:
-            log.warning("%s: Redis unreachable, %s: %s", self.subject, self.fallback, exc)
-        self._down_until = time.monotonic() + self.retry_s
+            self.log.warning("%s: %s", self.unreachable, exc)
+        self._down_until = self.clock() + self.retry_s
 
     def answered(self) -> None:
         if self.down:
-            log.info("%s: Redis is back, shared again", self.subject)
+            self.log.info("%s", self.back)
             self._down_until = 0.0
 
     def fell_back(self) -> None:

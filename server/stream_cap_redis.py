@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ from .metrics import Metrics
 from .redis_outage import RedisOutage
 from .stream_cap import Lease, too_many_streams
 
+log = logging.getLogger(__name__)
 PREFIX = "concord:streams:"
 BATCH = 1000  # commands per pipeline (a reconnect storm is sent in rounds of this many)
 
@@ -129,7 +131,14 @@ class RedisStreamCap:
         self.prefix = prefix
         self.hash_ttl_ms = int(hash_ttl_s * 1000)  # garbage bound; streams end long before
         self.outage = RedisOutage(
-            "streams", "stream cap", "the cap holds per instance", retry_s, metrics
+            "streams",
+            log,
+            (
+                "stream cap: Redis unreachable, the cap holds per instance",
+                "stream cap: Redis is back, the cap is shared again",
+            ),
+            retry_s,
+            metrics,
         )
         self.instance = secrets.token_hex(8)
         self.instances_key = f"{prefix}instances"

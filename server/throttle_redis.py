@@ -7,6 +7,7 @@ a plain install never import redis. ``redis_client`` makes the client both share
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 from collections.abc import Sequence
 
@@ -16,6 +17,8 @@ from redis.asyncio import Redis
 from .metrics import Metrics
 from .redis_outage import RedisOutage
 from .throttle import WINDOW_S, MemoryThrottle, Reservation, Throttled
+
+log = logging.getLogger(__name__)
 
 
 def redis_client(url: str) -> Redis:
@@ -92,7 +95,14 @@ class RedisThrottle:
         self.known_ttl_s = known_ttl_s
         self.local = local or MemoryThrottle(window_s=window_s, metrics=metrics)
         self.outage = RedisOutage(
-            "sign_in", "sign-in throttle", "limits per instance", retry_s, metrics
+            "sign_in",
+            log,
+            (
+                "sign-in throttle: Redis unreachable, limits per instance",
+                "sign-in throttle: Redis is back, limits shared again",
+            ),
+            retry_s,
+            metrics,
         )
         self._script = client.register_script(_RESERVE)
         self._name = secrets.token_hex(6)

@@ -1,4 +1,5 @@
-"""What a benchmark window cost Redis and PostgreSQL (``cross_instance.py``).
+"""What a benchmark window cost Redis and PostgreSQL (``cross_instance.py``), and the
+benchmark's own PostgreSQL database.
 
 Redis: ``INFO commandstats`` deltas (``info`` itself excluded). PostgreSQL, for the benchmark's
 own database: transactions and rows from ``pg_stat_database``, and statements from
@@ -13,6 +14,7 @@ the reason, and the rest still counts.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -97,3 +99,22 @@ def net(s0: Snapshot, s1: Snapshot, s2: Snapshot) -> dict[str, int]:
 
 def delta(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: v - a.get(k, 0) for k, v in b.items() if v - a.get(k, 0) and k != "info"}
+
+
+def with_db(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def drop_database(url: str, superuser: str, dbname: str) -> None:
+    """Drop the benchmark's database; as the superuser where it can connect: FORCE must end an
+    autovacuum worker busy on the fresh rows, which runs as the superuser."""
+    error: Exception | None = None
+    for attempt in (superuser, url):
+        try:
+            with psycopg.connect(attempt, autocommit=True, connect_timeout=5) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            return
+        except psycopg.OperationalError as e:
+            error = e  # no superuser here: the benchmark's own role
+    print(f"could not drop the benchmark's database {dbname}: {error}", file=sys.stderr)

@@ -5,10 +5,11 @@ change.
 
 Runs ``idle_streams.py``, ``broadcast.py`` and ``cross_instance.py`` one after another (each
 prints its own detail as it goes), then one table: every figure beside its baseline and its
-target. Baselines from this run: the cross-instance level's control (the same 1,000
-subscribers streaming from the writer's instance) and the broadcast on one instance against
-the same broadcast split over two. Beside them, for reference, the figures issue 13 measured
-before the batching, and this repository's own before-batching runs of these scripts (stop 17).
+target. Baselines from this run: the server with no stream; the cross-instance level's control
+(the same 1,000 subscribers streaming from the writer's instance); and the broadcast on one
+instance (SQLite) against the same broadcast split over two on PostgreSQL + Redis. Beside them,
+for reference, the figures issue 13 measured before the batching, and this repository's own
+before-batching runs of these scripts (stop 17).
 
     eval "$(.ci/services.sh start)"   # PostgreSQL + Redis, for the cross-instance part
     nice -n 5 python tests/bench/scale.py [--quick]
@@ -108,7 +109,7 @@ def rows_idle(idle: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 def rows_broadcast(
     b: dict[str, Any], split: dict[str, Any] | None
 ) -> list[tuple[str, str, str, str, str]]:
-    same_run = f"2 instances: {num(split['last_p99_ms'], 0)}" if split else "-"
+    same_run = f"2 instances, PostgreSQL: {num(split['last_p99_ms'], 0)}" if split else "-"
     return [
         (
             f"broadcast to {b['members']:,} members, {b['streams']:,} streams, "
@@ -159,7 +160,9 @@ def rows_cross(cross: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (
                 f"{label}, {biggest['subscribers']:,} subscribers",
                 num(biggest[key], digits),
-                f"1 subscriber: {num(runs[0][key], digits)}" if runs[0] is not biggest else "-",
+                f"{subs(runs[0]):,} subscriber(s): {num(runs[0][key], digits)}"
+                if runs[0] is not biggest
+                else "-",
                 "-",
                 "-",
             )

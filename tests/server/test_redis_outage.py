@@ -6,16 +6,18 @@ import logging
 
 import pytest
 
-from server import redis_outage
 from server.metrics import Metrics
 from server.redis_outage import RedisOutage
+
+LOG = logging.getLogger("tests.redis_outage")
+LINES = ("stream cap: Redis unreachable, the cap holds per instance", "stream cap: Redis is back")
 
 
 def test_an_outage_logs_once_backs_off_and_counts(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics()
-    outage = RedisOutage("streams", "stream cap", "the cap holds per instance", 30.0, metrics)
+    outage = RedisOutage("streams", LOG, LINES, 30.0, metrics)
     assert outage.up() and not outage.down
-    with caplog.at_level(logging.INFO, logger="server.redis_outage"):
+    with caplog.at_level(logging.INFO, logger=LOG.name):
         outage.failed(ConnectionError("refused"))
         outage.failed(ConnectionError("refused again"))
         outage.fell_back()
@@ -24,20 +26,19 @@ def test_an_outage_logs_once_backs_off_and_counts(caplog: pytest.LogCaptureFixtu
         assert outage.down
         outage.answered()
         outage.answered()  # no second "back" line
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
     assert lines == [
-        ("WARNING", "stream cap: Redis unreachable, the cap holds per instance: refused"),
-        ("INFO", "stream cap: Redis is back, shared again"),
+        (LOG.name, "WARNING", f"{LINES[0]}: refused"),  # on the limit's own logger
+        (LOG.name, "INFO", LINES[1]),
     ]
     assert outage.up() and not outage.down
     assert (outage.errors, outage.fallbacks) == (2, 2)
     assert 'concord_shared_limits_fallbacks_total{limit="streams"} 2.0' in metrics.render().decode()
 
 
-def test_redis_is_tried_again_after_retry_s(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_is_tried_again_after_retry_s() -> None:
     now = [1000.0]
-    monkeypatch.setattr(redis_outage.time, "monotonic", lambda: now[0])
-    outage = RedisOutage("sign_in", "sign-in throttle", "limits per instance", 1.0)
+    outage = RedisOutage("sign_in", LOG, LINES, 1.0, clock=lambda: now[0])
     outage.failed(OSError("down"))
     now[0] += 0.99
     assert not outage.up()

