@@ -35,6 +35,7 @@ from .redis_outage import RedisOutage
 from .stream_cap import Lease, too_many_streams
 
 log = logging.getLogger(__name__)
+
 PREFIX = "concord:streams:"
 BATCH = 1000  # commands per pipeline (a reconnect storm is sent in rounds of this many)
 
