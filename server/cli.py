@@ -13,7 +13,9 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
@@ -23,6 +25,23 @@ log = logging.getLogger(__name__)
 # ``--help`` answer at once (a budget the installers' smoke test checks).
 
 EXIT_SCHEMA_TOO_NEW = 3
+
+
+def _on_storage(run: Coroutine[Any, Any, int]) -> int:
+    """Run a command's storage work on its own loop. A database written by a newer server, or a
+    ``postgresql://`` URL without the ``concord[scale]`` extra, is said on stderr and becomes
+    the exit status (3, 1), the same for every command."""
+    from .storage import DatabaseTooNew
+    from .storage.factory import MissingExtra
+
+    try:
+        return asyncio.run(run)
+    except DatabaseTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA_TOO_NEW
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _data_dir(value: str | None) -> Path:
@@ -40,8 +59,6 @@ def _serve(args: argparse.Namespace) -> int:
     from .limits import from_arguments, raise_open_files_limit
     from .runner import ConcordServer
     from .settings import Settings
-    from .storage import DatabaseTooNew
-    from .storage.factory import MissingExtra
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -83,14 +100,10 @@ def _serve(args: argparse.Namespace) -> int:
     if not lock.acquire():
         print(f"error: a server is already serving {settings.data_dir}", file=sys.stderr)
         return 1
-    try:  # migrate, or refuse a newer server's database, before anything listens
-        asyncio.run(_open_database(settings.database))
-    except DatabaseTooNew as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SCHEMA_TOO_NEW
-    except MissingExtra as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # Migrate, or refuse a newer server's database, before anything listens.
+    failed = _on_storage(_open_database(settings.database))
+    if failed:
+        return failed
     server = ConcordServer(
         create_app(settings),
         limits,
@@ -113,8 +126,8 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _open_database(database: str | Path) -> None:
-    """Create or migrate the schema (raises DatabaseTooNew, MissingExtra)."""
+async def _open_database(database: str | Path) -> int:
+    """Create or migrate the schema (raises DatabaseTooNew, MissingExtra); 0."""
     from .storage.factory import storage_for
 
     storage = storage_for(database)
@@ -122,30 +135,23 @@ async def _open_database(database: str | Path) -> None:
         await storage.open()
     finally:
         await storage.close()
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from .storage import DatabaseTooNew
-    from .storage.factory import MissingExtra, describe
+    from .storage.factory import describe
 
     database = args.database or _data_dir(args.data_dir) / "concord.db"
-    try:
-        asyncio.run(_open_database(database))
-    except DatabaseTooNew as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SCHEMA_TOO_NEW
-    except MissingExtra as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"database {describe(database)} is up to date")
-    return 0
+    failed = _on_storage(_open_database(database))
+    if not failed:
+        print(f"database {describe(database)} is up to date")
+    return failed
 
 
 def _new_epoch(args: argparse.Namespace) -> int:
     """After restoring a PostgreSQL dump (``pg_restore``), with every instance stopped: a new
     ``meta.epoch``, so every client's cursor gets ``epoch_changed`` and it does a full sync."""
-    from .storage import DatabaseTooNew
-    from .storage.factory import MissingExtra, describe, is_postgres, storage_for
+    from .storage.factory import describe, is_postgres, storage_for
 
     if not args.database or not is_postgres(args.database):
         print(
@@ -155,9 +161,9 @@ def _new_epoch(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> int:
-        from .storage.postgres import PostgresStorage
+        storage = storage_for(args.database)  # without concord[scale]: MissingExtra, said
+        from .storage.postgres import PostgresStorage  # importable once storage_for was
 
-        storage = storage_for(args.database)
         assert isinstance(storage, PostgresStorage)
         try:
             await storage.open()
@@ -169,14 +175,7 @@ def _new_epoch(args: argparse.Namespace) -> int:
         )
         return 0
 
-    try:
-        return asyncio.run(run())
-    except DatabaseTooNew as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SCHEMA_TOO_NEW
-    except MissingExtra as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return _on_storage(run())
 
 
 def _database_argument(p: argparse.ArgumentParser) -> None:
@@ -207,8 +206,8 @@ def _add_user(args: argparse.Namespace) -> int:
     from core import protocol as p
 
     from .auth import hash_password, now_ms
-    from .storage import DatabaseTooNew, UserExists
-    from .storage.factory import MissingExtra, storage_for
+    from .storage import UserExists
+    from .storage.factory import storage_for
 
     if not re.fullmatch(p.USERNAME_PATTERN.strip("^$"), args.name):
         print("error: a username is 1-64 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)
@@ -219,17 +218,10 @@ def _add_user(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> int:
-        try:
-            storage = storage_for(args.database or _data_dir(args.data_dir) / "concord.db")
-        except MissingExtra as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        storage = storage_for(args.database or _data_dir(args.data_dir) / "concord.db")
         try:
             await storage.open()
             await storage.add_user(args.name, hash_password(password), now_ms())
-        except DatabaseTooNew as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_SCHEMA_TOO_NEW
         except UserExists as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -238,7 +230,7 @@ def _add_user(args: argparse.Namespace) -> int:
         print(f"added user {args.name}")
         return 0
 
-    return asyncio.run(run())
+    return _on_storage(run())
 
 
 def _network(value: str) -> str:

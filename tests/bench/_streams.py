@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import resource
 import secrets
 import socket
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,16 @@ class Stream(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def new_marks(stream: Stream, chunk: bytes, mark: re.Pattern[bytes]) -> Iterator[int]:
+    """The numbers of ``mark`` (one group) in ``chunk`` that ``stream`` has not seen yet (a chunk
+    repeats the tail of the previous read), in order; advances ``stream.seen``."""
+    for m in mark.finditer(chunk):
+        i = int(m.group(1))
+        if i > stream.seen:
+            stream.seen = i
+            yield i
 
 
 async def open_streams(

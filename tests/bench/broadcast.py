@@ -28,6 +28,7 @@ from _streams import (
     cpu_seconds,
     install_uvloop,
     make_data,
+    new_marks,
     open_streams,
     pct,
     raise_nofile,
@@ -51,11 +52,7 @@ class Receipts:
         return self.done.setdefault(i, asyncio.Event())
 
     def on_data(self, stream: Stream, chunk: bytes, now: float) -> None:
-        for m in MARK.finditer(chunk):
-            i = int(m.group(1))
-            if i <= stream.seen:
-                continue  # in the overlap with the previous read
-            stream.seen = i
+        for i in new_marks(stream, chunk, MARK):
             got = self.count[i] = self.count.get(i, 0) + 1
             self.last[i] = now
             if got >= self.expected:

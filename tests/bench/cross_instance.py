@@ -59,6 +59,7 @@ from _streams import (
     free_port,
     install_uvloop,
     make_data,
+    new_marks,
     open_streams,
     raise_nofile,
     write_json,
@@ -82,11 +83,7 @@ class Receipts:
         return self.done.setdefault(i, asyncio.Event())
 
     def on_data(self, stream: Stream, chunk: bytes, now: float) -> None:
-        for m in MARK.finditer(chunk):
-            i = int(m.group(1))
-            if i <= stream.seen:
-                continue  # in the overlap with the previous read
-            stream.seen = i
+        for i in new_marks(stream, chunk, MARK):
             got = self.times.setdefault(i, [])
             got.append(now)
             if len(got) >= self.expected:

@@ -41,6 +41,12 @@ def test_postgres_without_the_extra_names_it(
     assert "concord[scale]" in capsys.readouterr().err
     assert cli.main(["serve", "--data-dir", str(tmp_path), "--database", url]) == 1
     assert "concord[scale]" in capsys.readouterr().err
+    # Every command that opens storage says it the same way (cli._on_storage).
+    assert cli.main(["new-epoch", "--database", url]) == 1
+    assert "concord[scale]" in capsys.readouterr().err
+    add = ["add-user", "carol", "--password", "pw", "--database", url]
+    assert cli.main([*add, "--data-dir", str(tmp_path)]) == 1
+    assert "concord[scale]" in capsys.readouterr().err
 
 
 def test_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
